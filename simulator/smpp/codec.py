@@ -6,6 +6,7 @@ Per-PDU encoders and decoders are generated once from each class's BODY layout, 
 
 from __future__ import annotations
 
+from struct import error as StructError
 from struct import pack_into, unpack_from
 from typing import Any, Callable
 
@@ -277,6 +278,9 @@ def _decoder_source(cls: type[Pdu]) -> str:
                 "        raise truncated('sm_length')",
                 "    n = b[pos]",
                 "    pos += 1",
+                f"    if n > {MAX_SHORT_MESSAGE}:",
+                "        raise PduError(S.ESME_RINVMSGLEN, 'sm_length',"
+                f" f'sm_length {{n}} exceeds {MAX_SHORT_MESSAGE} octets (use message_payload)')",
                 "    if pos + n > end:",
                 "        raise PduError(S.ESME_RINVMSGLEN, 'sm_length',"
                 " f'sm_length {n} exceeds the {end - pos} octets left in the PDU')",
@@ -433,7 +437,7 @@ def encode(pdu: Pdu, *, with_tlvs: bool = True) -> bytes:
         return _ENCODERS[pdu.command_id](pdu, with_tlvs)
     except PduEncodeError:
         raise
-    except (ValueError, TypeError, OverflowError, AttributeError) as exc:
+    except (ValueError, TypeError, OverflowError, AttributeError, StructError) as exc:
         raise PduEncodeError(f"{pdu.command_name}: {_explain_encode_error(pdu) or exc}") from None
 
 

@@ -11,6 +11,9 @@ from .constants import CommandStatus as S
 from .tlv import Tlv, tlv_tag
 
 
+_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
 class Field(NamedTuple):
     """One mandatory body field: kind is u8, u16, u32, cstr, time, sm, dests or unsuccess.
 
@@ -91,9 +94,22 @@ class Pdu:
 
     def make_response(self, command_status: int = 0, **fields: Any) -> Pdu:
         """The response PDU to this request with the same sequence_number."""
-        if self.RESPONSE is None:
+        cls = self.RESPONSE
+        if cls is None:
             raise TypeError(f"{self.command_name} has no response PDU")
-        return self.RESPONSE(sequence_number=self.sequence_number, command_status=command_status, **fields)
+        # Responses are built on every request, so skip the frozen dataclass __init__.
+        defaults = _DEFAULTS.get(cls)
+        if defaults is None:
+            defaults = _DEFAULTS[cls] = {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)}
+        if not fields.keys() <= defaults.keys():
+            raise TypeError(f"{cls.__name__} has no field(s) {sorted(fields.keys() - defaults.keys())}")
+        values = dict(defaults)
+        values.update(fields)
+        values["sequence_number"] = self.sequence_number
+        values["command_status"] = command_status
+        response = object.__new__(cls)
+        response.__dict__.update(values)
+        return response
 
     def fields(self) -> dict[str, Any]:
         """Body fields by name (without header and TLVs)."""

@@ -1,0 +1,127 @@
+"""Real and virtual clocks behind one interface, each with a scheduler of timed callbacks."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+
+@dataclass(order=True)
+class ScheduledCall:
+    """A callback due at a clock time; cancel() stops it from firing."""
+
+    when: float
+    order: int
+    callback: Callable[[], None] = field(compare=False)
+    cancelled: bool = field(default=False, compare=False)
+
+    def cancel(self) -> None:
+        """Do not fire this call."""
+        self.cancelled = True
+
+
+class Clock:
+    """Seconds since an epoch, plus a scheduler; subclasses decide how time moves."""
+
+    def __init__(self) -> None:
+        self._queue: list[ScheduledCall] = []
+        self._order = itertools.count()
+
+    def now(self) -> float:
+        """Seconds on this clock (UNIX time for the real clock)."""
+        raise NotImplementedError
+
+    def utcnow(self) -> datetime:
+        """The current moment as an aware UTC datetime."""
+        return datetime.fromtimestamp(self.now(), tz=timezone.utc)
+
+    def call_at(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
+        """Schedule callback at clock time when."""
+        call = ScheduledCall(when, next(self._order), callback)
+        heapq.heappush(self._queue, call)
+        return call
+
+    def call_later(self, delay: float, callback: Callable[[], None]) -> ScheduledCall:
+        """Schedule callback delay seconds from now."""
+        return self.call_at(self.now() + delay, callback)
+
+    def next_due(self) -> float | None:
+        """When the earliest pending call is due, or None."""
+        while self._queue and self._queue[0].cancelled:
+            heapq.heappop(self._queue)
+        return self._queue[0].when if self._queue else None
+
+    def run_due(self) -> int:
+        """Fire every call due at the current time, in time order; return how many fired."""
+        fired = 0
+        now = self.now()
+        while self._queue and self._queue[0].when <= now:
+            call = heapq.heappop(self._queue)
+            if not call.cancelled:
+                call.callback()
+                fired += 1
+        return fired
+
+
+class RealClock(Clock):
+    """Wall-clock time; the server polls run_due() from its event loop."""
+
+    def now(self) -> float:
+        """UNIX time."""
+        return time.time()
+
+
+class VirtualClock(Clock):
+    """Time that only moves when advanced: tests fast-forward hours in milliseconds."""
+
+    def __init__(self, start: float | datetime = 1_767_225_600.0) -> None:
+        super().__init__()
+        self._now = start.timestamp() if isinstance(start, datetime) else float(start)
+
+    def now(self) -> float:
+        """The virtual time."""
+        return self._now
+
+    def advance(self, seconds: float) -> int:
+        """Move time forward, firing due calls in time order (calls scheduled by calls included)."""
+        if seconds < 0:
+            raise ValueError("a clock cannot go backwards")
+        target = self._now + seconds
+        fired = 0
+        while True:
+            due = self.next_due()
+            if due is None or due > target:
+                break
+            self._now = max(self._now, due)
+            fired += self.run_due()
+        self._now = target
+        return fired
+
+
+class ScaledClock(Clock):
+    """Real time running factor times faster, from a given start (for gateways with their own timers)."""
+
+    def __init__(self, factor: float, start: float | None = None) -> None:
+        super().__init__()
+        self.factor = factor
+        self._real_start = time.monotonic()
+        self._start = time.time() if start is None else start
+
+    def now(self) -> float:
+        """Scaled time."""
+        return self._start + (time.monotonic() - self._real_start) * self.factor
+
+
+def make_clock(kind: str) -> Clock:
+    """A clock from its name: 'real', 'virtual' or 'scaled:N'."""
+    if kind == "real":
+        return RealClock()
+    if kind == "virtual":
+        return VirtualClock()
+    if kind.startswith("scaled:"):
+        return ScaledClock(float(kind.split(":", 1)[1]))
+    raise ValueError(f"unknown clock {kind!r}: use real, virtual or scaled:N")

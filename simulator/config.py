@@ -1,0 +1,242 @@
+"""Server configuration: YAML validated into typed objects; every error names file, line and key."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .smpp.constants import CommandStatus, parse_status
+
+BIND_TYPES = ("transmitter", "receiver", "transceiver")
+MESSAGE_ID_FORMATS = ("hex", "decimal", "uuid")
+
+
+class ConfigError(ValueError):
+    """A configuration problem at file:line, under a dotted key path."""
+
+    def __init__(self, source: str, line: int | None, key: str, message: str) -> None:
+        where = f"{source}:{line}" if line else source
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+        self.source = source
+        self.line = line
+        self.key = key
+        self.message = message
+
+
+@dataclass
+class OutbindTarget:
+    """Where the SMSC connects to send outbind for an account."""
+
+    host: str = "127.0.0.1"
+    port: int = 2776
+
+
+@dataclass
+class Account:
+    """An ESME account: credentials, allowed bind types, bind limit and window."""
+
+    system_id: str
+    password: str
+    bind_types: list[str] = field(default_factory=lambda: list(BIND_TYPES))
+    max_binds: int = 10
+    window: int = 10
+    outbind: OutbindTarget | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.system_id) <= 15:
+            raise ValueError("system_id must be 1..15 characters (SMPP C-string of 16 with NUL)")
+        if len(self.password) > 8:
+            raise ValueError("password must be at most 8 characters (SMPP C-string of 9 with NUL)")
+        unknown = [b for b in self.bind_types if b not in BIND_TYPES]
+        if unknown:
+            raise ValueError(f"unknown bind type(s) {unknown}: use {', '.join(BIND_TYPES)}")
+        if self.max_binds < 1 or self.window < 1:
+            raise ValueError("max_binds and window must be at least 1")
+
+
+@dataclass
+class SmscSettings:
+    """How the SMSC behaves on the wire."""
+
+    system_id: str = "SMSCSIM"
+    interface_version: int = 0x50
+    message_id_format: str = "hex"
+    # 'specific': ESME_RINVSYSID / ESME_RINVPASWD; 'bind_fail': ESME_RBINDFAIL for both, as some SMSCs hide which was wrong.
+    auth_failure: str = "specific"
+    max_command_length: int = 65536
+    session_init_timeout: float | None = 30.0
+    enquire_link_interval: float | None = 30.0
+    inactivity_timeout: float | None = None
+    response_timeout: float | None = 30.0
+    peer_window_full_status: str = "ESME_RMSGQFUL"
+    shutdown_grace: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.message_id_format not in MESSAGE_ID_FORMATS:
+            raise ValueError(f"message_id_format must be one of {', '.join(MESSAGE_ID_FORMATS)}")
+        if self.auth_failure not in ("specific", "bind_fail"):
+            raise ValueError("auth_failure must be 'specific' or 'bind_fail'")
+        if self.interface_version not in (0x33, 0x34, 0x50):
+            raise ValueError("interface_version must be 0x33, 0x34 or 0x50")
+        if not 16 < self.max_command_length <= 16 * 1024 * 1024:
+            raise ValueError("max_command_length must be between 17 and 16777216")
+        try:
+            parse_status(self.peer_window_full_status)
+        except (KeyError, ValueError):
+            raise ValueError(f"unknown command_status {self.peer_window_full_status!r}") from None
+
+
+@dataclass
+class ServerConfig:
+    """Everything `smsc-sim serve` needs besides host and port."""
+
+    smsc: SmscSettings = field(default_factory=SmscSettings)
+    accounts: list[Account] = field(default_factory=list)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for account in self.accounts:
+            if account.system_id in seen:
+                raise ValueError(f"duplicate account system_id {account.system_id!r}")
+            seen.add(account.system_id)
+
+    def account(self, system_id: str) -> Account | None:
+        """The account with this system_id, or None."""
+        for account in self.accounts:
+            if account.system_id == system_id:
+                return account
+        return None
+
+    @property
+    def peer_window_full_status(self) -> int:
+        """The command_status answering a peer that exceeds its window."""
+        return parse_status(self.smsc.peer_window_full_status)
+
+
+def default_config() -> ServerConfig:
+    """The documented default: one account smppclient1/password (as SMPPSim users expect), all bind types."""
+    return ServerConfig(accounts=[Account(system_id="smppclient1", password="password")])
+
+
+# --- typed YAML loading ----------------------------------------------------------------------
+
+
+def load_config(path: str | Path) -> ServerConfig:
+    """Read and validate a server config file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), None, "", f"cannot read: {exc.strerror}") from None
+    return parse_config(text, str(path))
+
+
+def parse_config(text: str, source: str = "<config>") -> ServerConfig:
+    """Validate YAML text into a ServerConfig."""
+    return load_typed(text, ServerConfig, source)
+
+
+def load_typed(text: str, cls: type, source: str) -> Any:
+    """Parse YAML text into an instance of dataclass cls, rejecting unknown keys and wrong types."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise ConfigError(source, line, "", f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if node is None:
+        node = yaml.MappingNode("tag:yaml.org,2002:map", [])
+    return _convert(node, cls, source, "")
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _construct_scalar(node: yaml.ScalarNode) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def _convert(node: yaml.Node, hint: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null" and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(node, option, source, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(node, yaml.MappingNode):
+            raise ConfigError(source, _line(node), key or "(top level)", "expected a mapping")
+        hints = typing.get_type_hints(hint)
+        known = {f.name for f in dataclasses.fields(hint)}
+        values: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            name = str(_construct_scalar(key_node))
+            path = f"{key}.{name}" if key else name
+            if name not in known:
+                raise ConfigError(source, _line(key_node), path, f"unknown key (known: {', '.join(sorted(known))})")
+            values[name] = _convert(value_node, hints[name], source, path)
+        missing = [
+            f.name
+            for f in dataclasses.fields(hint)
+            if f.name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        if missing:
+            raise ConfigError(source, _line(node), f"{key}.{missing[0]}" if key else missing[0], "required key missing")
+        try:
+            return hint(**values)
+        except ValueError as exc:
+            raise ConfigError(source, _line(node), key or "(top level)", str(exc)) from None
+    if origin is list:
+        (item_hint,) = typing.get_args(hint)
+        if not isinstance(node, yaml.SequenceNode):
+            raise ConfigError(source, _line(node), key, "expected a list")
+        return [_convert(item, item_hint, source, f"{key}[{i}]") for i, item in enumerate(node.value)]
+    if not isinstance(node, yaml.ScalarNode):
+        raise ConfigError(source, _line(node), key, f"expected a {getattr(hint, '__name__', hint)}")
+    value = _construct_scalar(node)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
+        # Passwords and ids such as 12345 are strings to SMPP.
+        return str(value)
+    if hint is int and isinstance(value, str):
+        try:
+            return int(value, 0)
+        except ValueError:
+            pass
+    if hint in (int, float, str, bool) and (not isinstance(value, hint) or (hint is int and isinstance(value, bool))):
+        raise ConfigError(source, _line(node), key, f"expected {hint.__name__}, got {value!r}")
+    return value
+
+
+__all__ = [
+    "Account",
+    "CommandStatus",
+    "ConfigError",
+    "OutbindTarget",
+    "ServerConfig",
+    "SmscSettings",
+    "default_config",
+    "load_config",
+    "parse_config",
+]

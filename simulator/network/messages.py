@@ -1,0 +1,134 @@
+"""Stored MT messages and their ids: what query_sm, cancel_sm and replace_sm act on."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+
+from ..smpp.constants import MessageState
+from ..smpp.pdu import Pdu
+
+FINAL_STATES = frozenset(
+    {MessageState.DELIVERED, MessageState.EXPIRED, MessageState.DELETED, MessageState.UNDELIVERABLE, MessageState.REJECTED}
+)
+
+
+class MessageIdGenerator:
+    """Unique message ids in one format: 'hex', 'decimal' or 'uuid', reproducible from the seed."""
+
+    def __init__(self, fmt: str, rng: random.Random) -> None:
+        self.format = fmt
+        self._rng = rng
+        # Start from a seeded offset so that ids differ between simulators yet repeat per seed.
+        self._counter = rng.randrange(0x10000000, 0x20000000)
+
+    def next(self) -> str:
+        """A fresh id."""
+        if self.format == "uuid":
+            return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        self._counter += 1
+        return f"{self._counter:x}" if self.format == "hex" else str(self._counter)
+
+
+@dataclass
+class Transition:
+    """One state change of a message, at a clock time."""
+
+    at: float
+    state: MessageState
+    note: str = ""
+
+
+@dataclass(slots=True, eq=False)
+class Message:
+    """One accepted MT message: the PDU that carried it plus its state and timeline."""
+
+    message_id: str
+    system_id: str
+    pdu: Pdu
+    submitted_at: float
+    destinations: tuple[str, ...] = ()
+    state: MessageState = MessageState.ENROUTE
+    error_code: int = 0
+    final_at: float | None = None
+    timeline: list[Transition] | None = None
+
+    @property
+    def source_addr(self) -> str:
+        """The sender address as submitted."""
+        return self.pdu.source_addr  # type: ignore[attr-defined]
+
+    @property
+    def destination_addr(self) -> str:
+        """The (first) destination address."""
+        return self.destinations[0] if self.destinations else self.pdu.destination_addr  # type: ignore[attr-defined]
+
+    @property
+    def service_type(self) -> str:
+        """The service_type as submitted."""
+        return self.pdu.service_type  # type: ignore[attr-defined]
+
+    @property
+    def payload(self) -> bytes:
+        """The message octets (short_message or message_payload)."""
+        return self.pdu.payload  # type: ignore[attr-defined]
+
+    @property
+    def is_final(self) -> bool:
+        """True once the message can no longer change (delivered, expired, deleted, ...)."""
+        return self.state in FINAL_STATES
+
+    def set_state(self, state: MessageState, at: float, note: str = "") -> None:
+        """Move to a new state, recording the transition."""
+        self.state = state
+        if self.timeline is None:
+            self.timeline = [Transition(self.submitted_at, MessageState.ENROUTE, "accepted")]
+        self.timeline.append(Transition(at, state, note))
+        if state in FINAL_STATES:
+            self.final_at = at
+
+    def transitions(self) -> list[Transition]:
+        """The timeline, starting with acceptance."""
+        return self.timeline or [Transition(self.submitted_at, MessageState.ENROUTE, "accepted")]
+
+
+class MessageStore:
+    """Messages by id, visible per system_id only."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, Message] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def add(self, message: Message) -> None:
+        """Store a newly accepted message."""
+        self._by_id[message.message_id] = message
+
+    def get(self, message_id: str, system_id: str) -> Message | None:
+        """The message with this id if it belongs to system_id."""
+        message = self._by_id.get(message_id)
+        if message is None or message.system_id != system_id:
+            return None
+        return message
+
+    def find(self, system_id: str, *, source_addr: str, destination_addr: str, service_type: str = "") -> list[Message]:
+        """Pending messages of system_id from source to destination (cancel_sm without message_id)."""
+        return [
+            m
+            for m in self._by_id.values()
+            if m.system_id == system_id
+            and m.source_addr == source_addr
+            and m.destination_addr == destination_addr
+            and (not service_type or m.service_type == service_type)
+            and not m.is_final
+        ]
+
+    def all(self) -> list[Message]:
+        """Every stored message, in submission order."""
+        return list(self._by_id.values())
+
+    def clear(self) -> None:
+        """Forget every message."""
+        self._by_id.clear()

@@ -1,0 +1,640 @@
+"""The asyncio SMSC: glues TCP transports to sans-IO sessions and the message store.
+
+Each connection is an asyncio.Protocol that feeds every read to its Session in one pass and
+answers the whole batch with one write, which is what keeps the simulator fast on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import signal
+import socket
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from .clock import Clock, RealClock
+from .config import Account, ServerConfig, default_config
+from .network.messages import Message, MessageIdGenerator, MessageStore
+from .smpp import pdu as P
+from .smpp.codec import PduEncodeError
+from .smpp.constants import CommandId as C
+from .smpp.constants import CommandStatus as S
+from .smpp.constants import MessageState, status_name
+from .smpp.session import (
+    ProtocolError,
+    RequestReceived,
+    RequestRejected,
+    ResponseReceived,
+    ResponseTimeout,
+    Role,
+    Session,
+    SessionConfig,
+    SessionError,
+    SessionState,
+    StateChanged,
+    TimerFired,
+)
+from .smpp.timefmt import format_absolute
+from .smpp.tlv import Tlv
+
+log = logging.getLogger("simulator.server")
+
+BIND_TYPE = {C.bind_transmitter: "transmitter", C.bind_receiver: "receiver", C.bind_transceiver: "transceiver"}
+TIMER_TICK = 0.1
+_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
+@dataclass
+class Delivery:
+    """A PDU the SMSC originates towards an account (deliver_sm, data_sm, alert_notification)."""
+
+    system_id: str
+    pdu: P.Pdu
+    future: asyncio.Future[P.Pdu] | None = None
+    attempts: int = 0
+
+
+@dataclass
+class ServerStats:
+    """Counters over the server's life."""
+
+    connections: int = 0
+    binds_ok: int = 0
+    binds_refused: int = 0
+    submits: int = 0
+    protocol_errors: int = 0
+    rejected: int = 0
+    handler_errors: int = 0
+    deliveries_sent: int = 0
+    deliveries_acked: int = 0
+    deliveries_requeued: int = 0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+class SmppConnection(asyncio.Protocol):
+    """One TCP connection to an ESME, driven by a Session in the SMSC role."""
+
+    def __init__(self, server: SmscServer, outbind_account: Account | None = None) -> None:
+        self.server = server
+        self.id = next(server._connection_ids)
+        self.session = Session(Role.SMSC, server.clock, server.session_config())
+        self.transport: asyncio.Transport | None = None
+        self.peer = "?"
+        self.account: Account | None = None
+        self.bind_type: str | None = None
+        self.pending: deque[Delivery] = deque()
+        self.in_flight: dict[int, Delivery] = {}
+        self.outbind_account = outbind_account
+        self.closed = asyncio.get_running_loop().create_future()
+        self._debug = False
+
+    # --- transport callbacks -----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Register the session and tune the socket for request/response traffic."""
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.server._register(self)
+        log.info("session %d connected from %s", self.id, self.peer)
+        if self.outbind_account is not None:
+            account = self.outbind_account
+            self._send(P.Outbind(system_id=account.system_id, password=account.password))
+            self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the bytes to the session, handle every event, answer in one write."""
+        self._debug = log.isEnabledFor(logging.DEBUG)
+        try:
+            events = self.session.receive_data(data)
+        except Exception:  # noqa: BLE001 - a bug here must cost one session, never the server
+            log.exception("session %d: internal error decoding input; closing it", self.id)
+            self.server.stats.handler_errors += 1
+            self.close()
+            return
+        server = self.server
+        for event in events:
+            if type(event) is RequestReceived:
+                self._on_request(event.pdu)
+            else:
+                self._on_event(event)
+        wrote = self.flush()
+        if not wrote and _QUICKACK is not None:
+            # A read that produced no reply: ACK now so a synchronous peer's next write is not held by
+            # Nagle waiting on our delayed ACK.
+            sock = self.transport.get_extra_info("socket") if self.transport else None
+            if sock is not None:
+                try:
+                    sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+                except OSError:
+                    pass
+        if server.on_activity is not None:
+            server.on_activity()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Unregister; requeue deliveries that were not acknowledged, so nothing is lost."""
+        for event in self.session.connection_lost():
+            self._on_event(event)
+        requeue = list(self.in_flight.values()) + list(self.pending)
+        self.in_flight.clear()
+        self.pending.clear()
+        self.server._unregister(self)
+        for delivery in requeue:
+            self.server.stats.deliveries_requeued += 1
+            self.server._enqueue_delivery(delivery, front=True)
+        log.info("session %d closed%s", self.id, f" ({exc})" if exc else "")
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def flush(self) -> bool:
+        """Write whatever the session queued; close when the session says so. True if bytes were written."""
+        data = self.session.data_to_send()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return False
+        if data:
+            transport.write(data)
+        if self.session.closing:
+            transport.close()
+        return bool(data)
+
+    def close(self) -> None:
+        """Close the TCP connection now."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def _send(self, pdu: P.Pdu) -> P.Pdu:
+        sent = self.session.send(pdu)
+        if self._debug:
+            log.debug("session %d -> %s", self.id, sent)
+        return sent
+
+    def _on_request(self, pdu: P.Pdu) -> None:
+        if self._debug:
+            log.debug("session %d <- %s", self.id, pdu)
+        handler = self.server._handlers.get(pdu.command_id)
+        try:
+            response = handler(self, pdu) if handler is not None else pdu.make_response(S.ESME_RINVCMDID)
+        except Exception:  # noqa: BLE001 - answer ESME_RSYSERR and keep serving
+            log.exception("session %d: handler for %s failed", self.id, pdu.command_name)
+            self.server.stats.handler_errors += 1
+            response = pdu.make_response(S.ESME_RSYSERR) if pdu.RESPONSE else None
+        if response is not None:
+            try:
+                self._send(response)
+            except (SessionError, PduEncodeError):
+                log.exception("session %d: could not send %s", self.id, response.command_name)
+                self.server.stats.handler_errors += 1
+                self._send(pdu.make_response(S.ESME_RSYSERR))
+        if pdu.command_id in BIND_TYPE and self.session.is_bound:
+            self.server._drain_account(self.account.system_id if self.account else "")
+
+    def _on_event(self, event: object) -> None:
+        server = self.server
+        if isinstance(event, ResponseReceived):
+            if self._debug:
+                log.debug("session %d <- %s", self.id, event.pdu)
+            delivery = self.in_flight.pop(event.pdu.sequence_number, None)
+            if delivery is not None:
+                server.stats.deliveries_acked += 1
+                if delivery.future is not None and not delivery.future.done():
+                    delivery.future.set_result(event.pdu)
+            self._pump()
+        elif isinstance(event, RequestRejected):
+            server.stats.rejected += 1
+            log.info(
+                "session %d rejected %s seq=%d: %s (%s)",
+                self.id,
+                _command_name(event.command_id),
+                event.sequence_number,
+                status_name(event.status),
+                event.reason,
+            )
+        elif isinstance(event, ProtocolError):
+            server.stats.protocol_errors += 1
+            log.info(
+                "session %d protocol error: %s -> generic_nack %s%s",
+                self.id,
+                event.error,
+                status_name(event.error.status),
+                ", closing" if event.fatal else "",
+            )
+        elif isinstance(event, StateChanged):
+            if event.new is SessionState.UNBOUND:
+                log.info("session %d unbound", self.id)
+        elif isinstance(event, ResponseTimeout):
+            delivery = self.in_flight.pop(event.request.sequence_number, None)
+            log.info("session %d: no response to %s seq=%d", self.id, event.request.command_name, event.request.sequence_number)
+            if delivery is not None:
+                server.stats.deliveries_requeued += 1
+                server._enqueue_delivery(delivery, front=True)
+        elif isinstance(event, TimerFired):
+            log.info("session %d timer %s", self.id, event.kind)
+
+    def _pump(self) -> None:
+        """Send queued deliveries while the window allows."""
+        session = self.session
+        while self.pending and session.can_receive_messages and session.can_send_request():
+            delivery = self.pending.popleft()
+            sent = self._send(delivery.pdu.replace(sequence_number=0))
+            delivery.attempts += 1
+            self.in_flight[sent.sequence_number] = delivery
+            self.server.stats.deliveries_sent += 1
+
+    def poll_timers(self) -> None:
+        """Run the session's due timers and act on their events."""
+        deadline = self.session.next_deadline()
+        if deadline is None or deadline > self.server.clock.now():
+            return
+        for event in self.session.handle_timers():
+            self._on_event(event)
+        self.flush()
+        if self.session.state is SessionState.CLOSED:
+            self.close()
+
+
+def _command_name(command_id: int) -> str:
+    try:
+        return C(command_id).name
+    except ValueError:
+        return f"0x{command_id:08X}"
+
+
+class SmscServer:
+    """The simulated SMSC: accounts, sessions, stored messages and SMSC-originated deliveries."""
+
+    def __init__(self, config: ServerConfig | None = None, clock: Clock | None = None, seed: int | None = None) -> None:
+        self.config = config or default_config()
+        self.clock = clock or RealClock()
+        self.rng = random.Random(self.config.seed if seed is None else seed)
+        self.store = MessageStore()
+        self.message_ids = MessageIdGenerator(self.config.smsc.message_id_format, self.rng)
+        self.stats = ServerStats()
+        self.connections: dict[int, SmppConnection] = {}
+        self.on_activity: Callable[[], None] | None = None
+        self._connection_ids = itertools.count(1)
+        self._queues: dict[str, deque[Delivery]] = {}
+        self._round_robin: dict[str, int] = {}
+        self._server: asyncio.AbstractServer | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._handlers: dict[int, Callable[[SmppConnection, P.Pdu], P.Pdu | None]] = {
+            C.bind_transmitter: self._on_bind,
+            C.bind_receiver: self._on_bind,
+            C.bind_transceiver: self._on_bind,
+            C.unbind: _answer,
+            C.enquire_link: _answer,
+            C.submit_sm: self._on_submit_sm,
+            C.data_sm: self._on_data_sm,
+            C.submit_multi: self._on_submit_multi,
+            C.query_sm: self._on_query_sm,
+            C.cancel_sm: self._on_cancel_sm,
+            C.replace_sm: self._on_replace_sm,
+            C.broadcast_sm: self._on_broadcast_sm,
+            C.query_broadcast_sm: self._on_query_broadcast_sm,
+            C.cancel_broadcast_sm: self._on_cancel_broadcast_sm,
+        }
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, host: str = "127.0.0.1", port: int = 2775) -> tuple[str, int]:
+        """Listen on host:port (port 0 picks a free one); return the bound address."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: SmppConnection(self), host, port, reuse_address=True)
+        address = self._server.sockets[0].getsockname()
+        self._ticker = loop.create_task(self._tick())
+        log.info("SMSC listening on %s:%d with %d account(s)", address[0], address[1], len(self.config.accounts))
+        return address[0], address[1]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The listening host and port."""
+        if self._server is None:
+            raise RuntimeError("server not started")
+        host, port = self._server.sockets[0].getsockname()[:2]
+        return host, port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful shutdown: stop listening, unbind every session, wait briefly for unbind_resp, close."""
+        grace = self.config.smsc.shutdown_grace if grace is None else grace
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections.values()):
+            if conn.session.start_unbind() is not None:
+                log.info("session %d: unbinding for shutdown", conn.id)
+            elif conn.session.state is SessionState.OPEN:
+                conn.close()
+            conn.flush()
+        waiting = [conn.closed for conn in self.connections.values()]
+        if waiting:
+            await asyncio.wait(waiting, timeout=grace)
+        for conn in list(self.connections.values()):
+            conn.close()
+        if waiting:
+            await asyncio.wait(waiting, timeout=1.0)
+        if self._ticker is not None:
+            self._ticker.cancel()
+            try:
+                await self._ticker
+            except asyncio.CancelledError:
+                pass
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        log.info("SMSC stopped")
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TIMER_TICK)
+            self.poll_timers()
+
+    def poll_timers(self) -> None:
+        """Fire due clock callbacks and session timers (the harness calls this after advancing a virtual clock)."""
+        try:
+            self.clock.run_due()
+            for conn in list(self.connections.values()):
+                conn.poll_timers()
+        except Exception:  # noqa: BLE001 - timers must keep running
+            log.exception("timer processing failed")
+            self.stats.handler_errors += 1
+
+    def session_config(self) -> SessionConfig:
+        """Session settings for a new connection, from the SMSC settings."""
+        s = self.config.smsc
+        return SessionConfig(
+            window=10,
+            peer_window=10,
+            window_full_status=self.config.peer_window_full_status,
+            max_command_length=s.max_command_length,
+            interface_version=s.interface_version,
+            session_init_timeout=s.session_init_timeout,
+            enquire_link_interval=s.enquire_link_interval,
+            inactivity_timeout=s.inactivity_timeout,
+            response_timeout=s.response_timeout,
+        )
+
+    def _register(self, conn: SmppConnection) -> None:
+        self.connections[conn.id] = conn
+        self.stats.connections += 1
+
+    def _unregister(self, conn: SmppConnection) -> None:
+        self.connections.pop(conn.id, None)
+
+    def bound_connections(self, system_id: str) -> list[SmppConnection]:
+        """Live bound connections of an account."""
+        return [
+            c
+            for c in self.connections.values()
+            if c.account is not None and c.account.system_id == system_id and c.session.is_bound
+        ]
+
+    # --- request handlers --------------------------------------------------------------------
+
+    def _on_bind(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+        bind: P.BindTransmitter = pdu  # type: ignore[assignment]
+        account = self.config.account(bind.system_id)
+        specific = self.config.smsc.auth_failure == "specific"
+        bind_type = BIND_TYPE[C(pdu.command_id)]
+        status = S.ESME_ROK
+        reason = ""
+        if account is None:
+            status, reason = (S.ESME_RINVSYSID if specific else S.ESME_RBINDFAIL), "unknown system_id"
+        elif account.password != bind.password:
+            status, reason = (S.ESME_RINVPASWD if specific else S.ESME_RBINDFAIL), "wrong password"
+        elif bind_type not in account.bind_types:
+            status, reason = S.ESME_RBINDFAIL, f"bind type {bind_type} not allowed for this account"
+        elif len(self.bound_connections(account.system_id)) >= account.max_binds:
+            status, reason = S.ESME_RBINDFAIL, f"account already has its maximum of {account.max_binds} binds"
+        if status:
+            self.stats.binds_refused += 1
+            log.info(
+                "session %d bind_%s refused for system_id %r: %s (%s)",
+                conn.id,
+                bind_type,
+                bind.system_id,
+                status_name(status),
+                reason,
+            )
+            return pdu.make_response(status)
+        assert account is not None
+        conn.account = account
+        conn.bind_type = bind_type
+        conn.session.config.window = account.window
+        conn.session.config.peer_window = account.window
+        self.stats.binds_ok += 1
+        log.info(
+            "session %d bound %s as %s (interface_version 0x%02X)", conn.id, bind_type, account.system_id, bind.interface_version
+        )
+        return pdu.make_response(system_id=self.config.smsc.system_id)
+
+    def _accept(self, conn: SmppConnection, pdu: P.Pdu, destinations: tuple[str, ...] = ()) -> Message:
+        message = Message(self.message_ids.next(), conn.account.system_id, pdu, self.clock.now(), destinations)  # type: ignore[union-attr]
+        self.store.add(message)
+        self.stats.submits += 1
+        return message
+
+    def _on_submit_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+        if not pdu.destination_addr:  # type: ignore[attr-defined]
+            return pdu.make_response(S.ESME_RINVDSTADR)
+        return pdu.make_response(message_id=self._accept(conn, pdu).message_id)
+
+    def _on_data_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+        if not pdu.destination_addr:  # type: ignore[attr-defined]
+            return pdu.make_response(S.ESME_RINVDSTADR)
+        return pdu.make_response(message_id=self._accept(conn, pdu).message_id)
+
+    def _on_submit_multi(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+        multi: P.SubmitMulti = pdu  # type: ignore[assignment]
+        accepted: list[str] = []
+        failed: list[P.UnsuccessfulSme] = []
+        for dest in multi.dest_addresses:
+            if isinstance(dest, P.DistributionList):
+                # No distribution lists are provisioned on the simulator yet.
+                failed.append(P.UnsuccessfulSme(0, 0, dest.name, S.ESME_RINVDLNAME))
+            elif not dest.address:
+                failed.append(P.UnsuccessfulSme(dest.ton, dest.npi, dest.address, S.ESME_RINVDSTADR))
+            else:
+                accepted.append(dest.address)
+        if not accepted:
+            return pdu.make_response(S.ESME_RSUBMITFAIL, unsuccess_sme=tuple(failed))
+        message = self._accept(conn, pdu, tuple(accepted))
+        return pdu.make_response(message_id=message.message_id, unsuccess_sme=tuple(failed))
+
+    def _on_query_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+        query: P.QuerySm = pdu  # type: ignore[assignment]
+        message = self.store.get(query.message_id, conn.account.system_id)  # type: ignore[union-attr]
+        if message is None:
+            return pdu.make_response(S.ESME_RQUERYFAIL)
+        final_date = ""
+        if message.final_at is not None:
+            final_date = format_absolute(_utc(message.final_at))
+        return pdu.make_response(
+            message_id=message.message_id,
+            final_date=final_date,
+            message_state=int(message.state),
+            error_code=message.error_code,
+        )
+
+    def _on_cancel_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+        cancel: P.CancelSm = pdu  # type: ignore[assignment]
+        system_id = conn.account.system_id  # type: ignore[union-attr]
+        if cancel.message_id:
+            message = self.store.get(cancel.message_id, system_id)
+            targets = [message] if message is not None and not message.is_final else []
+        else:
+            targets = self.store.find(
+                system_id,
+                source_addr=cancel.source_addr,
+                destination_addr=cancel.destination_addr,
+                service_type=cancel.service_type,
+            )
+        if not targets:
+            return pdu.make_response(S.ESME_RCANCELFAIL)
+        now = self.clock.now()
+        for message in targets:
+            message.set_state(MessageState.DELETED, now, "cancel_sm")
+        return pdu.make_response()
+
+    def _on_replace_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+        replace: P.ReplaceSm = pdu  # type: ignore[assignment]
+        message = self.store.get(replace.message_id, conn.account.system_id)  # type: ignore[union-attr]
+        if message is None or message.is_final or not hasattr(message.pdu, "short_message"):
+            return pdu.make_response(S.ESME_RREPLACEFAIL)
+        payload = replace.tlv("message_payload")
+        changes: dict[str, object] = {
+            "short_message": b"" if payload is not None else replace.short_message,
+            "registered_delivery": replace.registered_delivery,
+            "sm_default_msg_id": replace.sm_default_msg_id,
+        }
+        if replace.schedule_delivery_time:
+            changes["schedule_delivery_time"] = replace.schedule_delivery_time
+        if replace.validity_period:
+            changes["validity_period"] = replace.validity_period
+        kept = tuple(t for t in message.pdu.tlvs if t.tag != 0x0424)
+        changes["tlvs"] = kept + ((Tlv(0x0424, payload),) if payload is not None else ())
+        message.pdu = message.pdu.replace(**changes)
+        message.set_state(message.state, self.clock.now(), "replace_sm")
+        return pdu.make_response()
+
+    def _on_broadcast_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+        return pdu.make_response(message_id=self._accept(conn, pdu).message_id)
+
+    def _on_query_broadcast_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+        query: P.QueryBroadcastSm = pdu  # type: ignore[assignment]
+        message = self.store.get(query.message_id, conn.account.system_id)  # type: ignore[union-attr]
+        if message is None or message.pdu.command_id != C.broadcast_sm:
+            return pdu.make_response(S.ESME_RBCASTQUERYFAIL)
+        area = message.pdu.tlv("broadcast_area_identifier", b"\x00")
+        return pdu.make_response(
+            message_id=message.message_id,
+            tlvs=(
+                Tlv(0x0427, int(message.state)),
+                Tlv(0x0606, area),
+                Tlv(0x0608, 100 if message.state is MessageState.ENROUTE else 0),
+            ),
+        )
+
+    def _on_cancel_broadcast_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+        cancel: P.CancelBroadcastSm = pdu  # type: ignore[assignment]
+        message = self.store.get(cancel.message_id, conn.account.system_id)  # type: ignore[union-attr]
+        if message is None or message.is_final or message.pdu.command_id != C.broadcast_sm:
+            return pdu.make_response(S.ESME_RBCASTCANCELFAIL)
+        message.set_state(MessageState.DELETED, self.clock.now(), "cancel_broadcast_sm")
+        return pdu.make_response()
+
+    # --- SMSC-originated traffic -------------------------------------------------------------
+
+    def deliver(self, system_id: str, pdu: P.Pdu) -> asyncio.Future[P.Pdu]:
+        """Send deliver_sm/data_sm/alert_notification to the account's receiver binds, round robin.
+
+        Store and forward: with no receiver bound (or every window full) the PDU waits and goes
+        out when one is; the future resolves with the ESME's response.
+        """
+        if self.config.account(system_id) is None:
+            raise KeyError(f"no account {system_id!r}")
+        future: asyncio.Future[P.Pdu] = asyncio.get_running_loop().create_future()
+        self._enqueue_delivery(Delivery(system_id, pdu, future))
+        return future
+
+    def _enqueue_delivery(self, delivery: Delivery, front: bool = False) -> None:
+        queue = self._queues.setdefault(delivery.system_id, deque())
+        if front:
+            queue.appendleft(delivery)
+        else:
+            queue.append(delivery)
+        self._drain_account(delivery.system_id)
+
+    def _drain_account(self, system_id: str) -> None:
+        queue = self._queues.get(system_id)
+        if not queue:
+            return
+        receivers = [c for c in self.bound_connections(system_id) if c.session.can_receive_messages]
+        if not receivers:
+            return
+        start = self._round_robin.get(system_id, 0)
+        while queue:
+            placed = False
+            for i in range(len(receivers)):
+                conn = receivers[(start + i) % len(receivers)]
+                if conn.session.can_send_request() and len(conn.pending) == 0:
+                    conn.pending.append(queue.popleft())
+                    conn._pump()
+                    conn.flush()
+                    start = (start + i + 1) % len(receivers)
+                    placed = True
+                    break
+            if not placed:
+                break
+        self._round_robin[system_id] = start
+
+    def queued_deliveries(self, system_id: str) -> int:
+        """Deliveries waiting for a receiver of this account."""
+        return len(self._queues.get(system_id, ()))
+
+    async def outbind(self, system_id: str) -> SmppConnection:
+        """Connect to the account's outbind address and send outbind; the ESME then binds as receiver."""
+        account = self.config.account(system_id)
+        if account is None or account.outbind is None:
+            raise KeyError(f"account {system_id!r} has no outbind target")
+        loop = asyncio.get_running_loop()
+        _, protocol = await loop.create_connection(
+            lambda: SmppConnection(self, outbind_account=account), account.outbind.host, account.outbind.port
+        )
+        return protocol
+
+
+def _answer(conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+    return pdu.make_response()
+
+
+def _utc(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc)
+
+
+async def serve(config: ServerConfig, host: str, port: int, clock: Clock | None = None) -> None:
+    """Run the SMSC until SIGTERM or SIGINT, then shut down gracefully."""
+    server = SmscServer(config, clock=clock)
+    await server.start(host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    await stop.wait()
+    log.info("signal received, shutting down")
+    await server.stop()
