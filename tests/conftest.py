@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+
 import pytest
 
 from simulator.config import Account, ServerConfig
@@ -25,3 +28,14 @@ def live_server(server_config: ServerConfig):
     """A running SmscServer on an ephemeral port; .host, .port, .server, .run(fn), .call(coro)."""
     with ThreadedServer(server_config) as running:
         yield running
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run `async def` tests on a fresh event loop (no plugin needed for this one job)."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    kwargs = {name: pyfuncitem.funcargs[name] for name in names}
+    asyncio.run(asyncio.wait_for(pyfuncitem.obj(**kwargs), timeout=60))
+    return True

@@ -282,20 +282,27 @@ class Session:
         events: list[Event] = []
         size = len(buf)
         pos = 0
-        if size >= HEADER_LENGTH:
+        if data:
             self.last_received = self.clock.now()
         max_length = self.config.max_command_length
-        while size - pos >= HEADER_LENGTH:
-            length, command_id, status, seq = unpack_from(">IIII", buf, pos)
+        while size - pos >= 4:
+            (length,) = unpack_from(">I", buf, pos)
             if length < HEADER_LENGTH or length > max_length:
+                # Framing is lost: answer at once, with the sequence number if the header is all here.
+                if size - pos >= HEADER_LENGTH:
+                    _, command_id, _, seq = unpack_from(">IIII", buf, pos)
+                else:
+                    command_id, seq = None, None
                 try:
-                    check_command_length(length, command_id, seq, max_length)
+                    check_command_length(length, command_id or 0, seq or 0, max_length)
                 except PduError as exc:
+                    exc.command_id, exc.sequence_number = command_id, seq
                     self._protocol_error(exc, events)
                 pos = size
                 break
             if size - pos < length:
                 break
+            _, command_id, status, seq = unpack_from(">IIII", buf, pos)
             frame = bytes(buf[pos : pos + length])
             pos += length
             self._receive_frame(frame, command_id, status, seq, events)
