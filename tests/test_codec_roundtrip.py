@@ -14,7 +14,7 @@ from simulator.smpp import codec, pdu, timefmt
 from simulator.smpp.codec import PduEncodeError
 from simulator.smpp.constants import CommandId, CommandStatus
 from simulator.smpp.pdu import ALL_PDU_CLASSES, DistributionList, SmeAddress, UnsuccessfulSme
-from simulator.smpp.tlv import STANDARD_TLVS, TLV_BY_NAME, TLV_BY_TAG, Tlv
+from simulator.smpp.tlv import STANDARD_TLVS, TLV_BY_NAME, Tlv
 
 MESSAGE_PAYLOAD = TLV_BY_NAME["message_payload"].tag
 KNOWN_KINDS = {"u8", "cstr", "time", "sm", "dests", "unsuccess"}
@@ -99,6 +99,10 @@ def pdus(draw, cls: type[pdu.Pdu]) -> pdu.Pdu:
         tlvs = draw(st.lists(any_tlv, max_size=6))
         if values.get("short_message"):
             tlvs = [t for t in tlvs if t.tag != MESSAGE_PAYLOAD]
+        elif hasattr(cls, "payload") and draw(st.booleans()):
+            # Message-carrying PDUs often use message_payload (with sm_length 0): make it common.
+            at = draw(st.integers(0, len(tlvs)))
+            tlvs.insert(at, Tlv(MESSAGE_PAYLOAD, draw(st.binary(max_size=600))))
         required = [draw(tlv_values(TLV_BY_NAME[name]).map(lambda v, n=name: Tlv(TLV_BY_NAME[n].tag, v)))
                     for name in cls.REQUIRED_TLVS]
         tlvs = draw(st.permutations(tlvs + required)) if required else tlvs
@@ -388,3 +392,19 @@ def test_limits_are_inclusive_at_the_maximum():
     wire = codec.encode(big)
     assert len(wire) > 65536
     assert codec.decode(wire, max_command_length=len(wire)) == big
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        (pdu.SubmitSm(priority_flag=5), "priority_flag"),
+        (pdu.SubmitSm(replace_if_present_flag=2), "replace_if_present_flag"),
+        (pdu.SubmitSm(validity_period="not a time 1234"), "validity_period"),
+        (pdu.ReplaceSm(schedule_delivery_time="991332000000000+"), "schedule_delivery_time"),
+        (pdu.SubmitSm(short_message=b"x", tlvs=(Tlv(0x0424, b"y"),)), "mutually exclusive"),
+        (pdu.EnquireLink(tlvs=(Tlv(0x0204, 1),)), "takes no TLVs"),
+    ],
+)
+def test_encoder_is_as_strict_as_the_decoder(bad: pdu.Pdu, words: str) -> None:
+    with pytest.raises(codec.PduEncodeError, match=words):
+        codec.encode(bad)

@@ -57,17 +57,19 @@ class Message:
     @property
     def source_addr(self) -> str:
         """The sender address as submitted."""
-        return self.pdu.source_addr  # type: ignore[attr-defined]
+        return getattr(self.pdu, "source_addr", "")
 
     @property
     def destination_addr(self) -> str:
         """The (first) destination address."""
-        return self.destinations[0] if self.destinations else self.pdu.destination_addr  # type: ignore[attr-defined]
+        if self.destinations:
+            return self.destinations[0]
+        return getattr(self.pdu, "destination_addr", "")  # broadcast_sm has none
 
     @property
     def service_type(self) -> str:
         """The service_type as submitted."""
-        return self.pdu.service_type  # type: ignore[attr-defined]
+        return getattr(self.pdu, "service_type", "")
 
     @property
     def payload(self) -> bytes:

@@ -80,6 +80,13 @@ def _check_time(text: str, field: Field) -> None:
         raise PduError(field.status, field.name, str(exc)) from None
 
 
+def _check_time_encode(text: str, name: str) -> None:
+    try:
+        validate_time(text)
+    except ValueError as exc:
+        raise PduEncodeError(f"{name}: {exc}") from None
+
+
 def _decode_tlvs(b: bytes, pos: int, end: int) -> tuple[Tlv, ...]:
     out = []
     while pos < end:
@@ -346,6 +353,8 @@ def _encoder_source(cls: type[Pdu]) -> str:
         if f.kind == "u8":
             body_lines.append(f"    out.append({a})")
         elif f.kind in ("cstr", "time"):
+            if f.kind == "time":
+                body_lines += [f"    if {a}:", f"        check_time_encode({a}, {f.name!r})"]
             body_lines += [
                 f"    raw = {a}.encode('latin-1')",
                 f"    if len(raw) >= {f.max_length} or 0 in raw:",
@@ -372,6 +381,21 @@ def _encoder_source(cls: type[Pdu]) -> str:
             lines += ["    " + line for line in body_lines]
         else:
             lines += body_lines
+    names = {f.name for f in cls.BODY}
+    if "priority_flag" in names:
+        lines += ["    if p.priority_flag > 4:", "        raise PduEncodeError(f'priority_flag must be 0..4, got {p.priority_flag}')"]
+    if "replace_if_present_flag" in names:
+        lines += [
+            "    if p.replace_if_present_flag > 1:",
+            "        raise PduEncodeError(f'replace_if_present_flag must be 0 or 1, got {p.replace_if_present_flag}')",
+        ]
+    if "short_message" in names:
+        lines += [
+            "    if p.short_message and any(t[0] == 0x0424 for t in p.tlvs):",
+            "        raise PduEncodeError('short_message and message_payload are mutually exclusive')",
+        ]
+    if not cls.ALLOWS_TLVS:
+        lines += ["    if p.tlvs:", f"        raise PduEncodeError('{cls.__name__} takes no TLVs')"]
     lines += [
         "    if with_tlvs and p.tlvs:",
         "        out += encode_tlvs(p.tlvs)",
@@ -405,6 +429,7 @@ def _build(cls: type[Pdu]) -> tuple[Callable[..., Pdu], Callable[..., bytes]]:
         "truncated": _truncated,
         "cstr_error": _cstr_error,
         "check_time": _check_time,
+        "check_time_encode": _check_time_encode,
         "decode_tlvs": _decode_tlvs,
         "encode_tlvs": encode_tlvs,
         "decode_dests": _decode_dests,

@@ -57,6 +57,11 @@ def format_absolute(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("format_absolute needs an aware datetime")
     offset = moment.utcoffset() or timedelta(0)
+    if abs(offset) > timedelta(hours=12):
+        # SMPP offsets stop at 48 quarter hours: express UTC+13/+14 moments in UTC instead.
+        moment, offset = moment.astimezone(timezone.utc), timedelta(0)
+    if not 2000 <= moment.year <= 2099:
+        raise ValueError(f"SMPP absolute times cover 2000-2099, got {moment.year}")
     quarters = round(abs(offset.total_seconds()) / 900)
     sign = "-" if offset < timedelta(0) else "+"
     return f"{moment:%y%m%d%H%M%S}{moment.microsecond // 100_000}{quarters:02d}{sign}"
