@@ -186,7 +186,8 @@ class SmppConnection(asyncio.Protocol):
     def _on_request(self, pdu: P.Pdu) -> None:
         if self._debug:
             log.debug("session %d <- %s", self.id, pdu)
-        handler = self.server._handlers.get(pdu.command_id)
+        command_id = pdu.command_id
+        handler = self.server._handlers.get(command_id)
         try:
             response = handler(self, pdu) if handler is not None else pdu.make_response(S.ESME_RINVCMDID)
         except Exception:  # noqa: BLE001 - answer ESME_RSYSERR and keep serving
@@ -195,12 +196,17 @@ class SmppConnection(asyncio.Protocol):
             response = pdu.make_response(S.ESME_RSYSERR) if pdu.RESPONSE else None
         if response is not None:
             try:
-                self._send(response)
+                self.session.send(response)
             except (SessionError, PduEncodeError):
                 log.exception("session %d: could not send %s", self.id, response.command_name)
                 self.server.stats.handler_errors += 1
-                self._send(pdu.make_response(S.ESME_RSYSERR))
-        if pdu.command_id in BIND_TYPE and self.session.is_bound:
+                try:
+                    self.session.send(pdu.make_response(S.ESME_RSYSERR))
+                except SessionError:
+                    log.exception("session %d: could not answer %s at all", self.id, pdu.command_name)
+            if self._debug:
+                log.debug("session %d -> %s", self.id, response)
+        if command_id in BIND_TYPE and self.session.is_bound:
             self.server._drain_account(self.account.system_id if self.account else "")
 
     def _on_event(self, event: object) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from struct import unpack_from
 from typing import Protocol
 
-from .codec import PduError, check_command_length, decode_frame, encode
+from .codec import _DECODERS, PduError, check_command_length, decode_frame, encode
 from .constants import DEFAULT_MAX_COMMAND_LENGTH, HEADER_LENGTH, RESPONSE_BIT, CommandId
 from .constants import CommandStatus as S
 from .pdu import ALL_PDU_CLASSES, EnquireLink, GenericNack, Pdu, Unbind
@@ -105,6 +105,8 @@ MIN_VERSION = {
     C.cancel_broadcast_sm: 0x50,
 }
 NO_RESPONSE = frozenset({C.outbind, C.alert_notification, C.generic_nack})
+# Requests whose arrival changes session state or needs no response: never on the fast path.
+_SLOW_PATH = frozenset(BIND_IDS | NO_RESPONSE | {C.unbind})
 
 
 class SessionError(Exception):
@@ -231,6 +233,7 @@ class Session:
         self._next_seq = 1
         self._outstanding: dict[int, _Outstanding] = {}
         self._unanswered: dict[int, Pdu] = {}
+        self._duplicates: dict[int, list[Pdu]] = {}
         self._pending_bind: Pdu | None = None
         self._tlvs_out = True
         now = clock.now()
@@ -285,6 +288,11 @@ class Session:
         if data:
             self.last_received = self.clock.now()
         max_length = self.config.max_command_length
+        fast_ids = self._fast_ids()
+        unanswered = self._unanswered
+        peer_window = self.config.peer_window
+        counters = self.counters
+        decoders = _DECODERS
         while size - pos >= 4:
             (length,) = unpack_from(">I", buf, pos)
             if length < HEADER_LENGTH or length > max_length:
@@ -302,16 +310,37 @@ class Session:
                 break
             if size - pos < length:
                 break
-            _, command_id, status, seq = unpack_from(">IIII", buf, pos)
+            length, command_id, status, seq = unpack_from(">IIII", buf, pos)
             frame = bytes(buf[pos : pos + length])
             pos += length
+            # Fast path for the bulk of traffic (submit_sm and alike in a bound state): decode, record
+            # as unanswered, emit. Anything unusual takes the general path below.
+            if command_id in fast_ids and len(unanswered) < peer_window and seq not in unanswered:
+                try:
+                    pdu = decoders[command_id](frame, seq, status)
+                except PduError:
+                    pass
+                else:
+                    counters.pdus_received += 1
+                    unanswered[seq] = pdu
+                    events.append(RequestReceived(pdu))
+                    continue
             self._receive_frame(frame, command_id, status, seq, events)
             if self.state is ST.CLOSED:
                 pos = size
                 break
+            fast_ids = self._fast_ids()
         if pos:
             del buf[:pos]
         return events
+
+    def _fast_ids(self) -> frozenset[int]:
+        """Requests that need no check beyond the state table and window in the current state."""
+        version = self.peer_interface_version
+        if version is None or version < 0x34:
+            return frozenset()
+        allowed = self._allowed_in[self.state]
+        return frozenset(c for c in allowed if c not in _SLOW_PATH and MIN_VERSION.get(c, 0) <= version)
 
     def _receive_frame(self, frame: bytes, command_id: int, status: int, seq: int, events: list[Event]) -> None:
         self.counters.pdus_received += 1
@@ -377,7 +406,11 @@ class Session:
         if command_id in BIND_IDS:
             self._pending_bind = pdu
             self.peer_interface_version = pdu.interface_version  # type: ignore[attr-defined]
-        self._unanswered[pdu.sequence_number] = pdu
+        if pdu.sequence_number in self._unanswered:
+            # A peer reusing a sequence number still gets one response per request, in order.
+            self._duplicates.setdefault(pdu.sequence_number, []).append(pdu)
+        else:
+            self._unanswered[pdu.sequence_number] = pdu
         events.append(RequestReceived(pdu))
 
     def _receive_response(self, pdu: Pdu, events: list[Event]) -> None:
@@ -450,6 +483,12 @@ class Session:
 
     def _send_response(self, pdu: Pdu) -> Pdu:
         request = self._unanswered.pop(pdu.sequence_number, None)
+        if request is not None and self._duplicates:
+            waiting = self._duplicates.get(pdu.sequence_number)
+            if waiting:
+                self._unanswered[pdu.sequence_number] = waiting.pop(0)
+                if not waiting:
+                    del self._duplicates[pdu.sequence_number]
         if request is None:
             if pdu.command_id == GenericNack.command_id:
                 self._write(pdu)
@@ -515,6 +554,7 @@ class Session:
         events: list[Event] = []
         self._outstanding.clear()
         self._unanswered.clear()
+        self._duplicates.clear()
         if self.state is not ST.CLOSED:
             self._set_state(ST.CLOSED, events)
         return events
