@@ -125,11 +125,17 @@ class SmppConnection(asyncio.Protocol):
             self.close()
             return
         server = self.server
-        for event in events:
-            if type(event) is RequestReceived:
-                self._on_request(event.pdu)
-            else:
-                self._on_event(event)
+        session = self.session
+        while True:
+            for event in events:
+                if type(event) is RequestReceived:
+                    self._on_request(event.pdu)
+                else:
+                    self._on_event(event)
+            # Input pauses after a bind or unbind until it is answered; then the rest of the read.
+            if not session.has_buffered_input or session.state is SessionState.CLOSED:
+                break
+            events = session.receive_data(b"")
         wrote = self.flush()
         if not wrote and _QUICKACK is not None:
             # A read that produced no reply: ACK now so a synchronous peer's next write is not held by

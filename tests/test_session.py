@@ -355,3 +355,26 @@ class SessionMachine(RuleBasedStateMachine):
 
 TestSessionMachine = SessionMachine.TestCase
 TestSessionMachine.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
+
+
+def test_requests_pipelined_after_a_bind_are_judged_in_the_bound_state() -> None:
+    smsc, _, _ = pair()
+    data = codec.encode(P.BindTransmitter(sequence_number=1, system_id="a")) + codec.encode(
+        P.SubmitSm(sequence_number=2, destination_addr="1")
+    )
+    (bind_event,) = smsc.receive_data(data)
+    assert smsc.has_buffered_input is False  # paused until the bind is answered
+    smsc.send(bind_event.pdu.make_response())
+    assert smsc.has_buffered_input
+    (submit_event,) = smsc.receive_data(b"")
+    assert isinstance(submit_event, RequestReceived) and submit_event.pdu.sequence_number == 2
+
+
+def test_requests_pipelined_after_unbind_are_refused() -> None:
+    smsc, esme, _ = pair()
+    bind(smsc, esme)
+    data = codec.encode(P.Unbind(sequence_number=5)) + codec.encode(P.SubmitSm(sequence_number=6, destination_addr="1"))
+    (unbind_event,) = smsc.receive_data(data)
+    smsc.send(unbind_event.pdu.make_response())
+    (rejected,) = smsc.receive_data(b"")
+    assert isinstance(rejected, RequestRejected) and rejected.status == S.ESME_RINVBNDSTS

@@ -91,15 +91,18 @@ class AsyncEsme:
     # --- protocol plumbing -------------------------------------------------------------------
 
     def _on_data(self, data: bytes) -> None:
-        for event in self.session.receive_data(data):
-            if isinstance(event, ResponseReceived):
-                waiter = self._waiters.pop(event.pdu.sequence_number, None)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(event.pdu)
-            elif isinstance(event, RequestReceived):
-                self._on_request(event.pdu)
-            elif isinstance(event, ProtocolError):
-                self.protocol_errors.append(event)
+        events = self.session.receive_data(data)
+        while events:
+            for event in events:
+                if isinstance(event, ResponseReceived):
+                    waiter = self._waiters.pop(event.pdu.sequence_number, None)
+                    if waiter is not None and not waiter.done():
+                        waiter.set_result(event.pdu)
+                elif isinstance(event, RequestReceived):
+                    self._on_request(event.pdu)
+                elif isinstance(event, ProtocolError):
+                    self.protocol_errors.append(event)
+            events = self.session.receive_data(b"") if self.session.has_buffered_input else []
         self._flush()
         if self.session.can_send_request():
             self._window_free.set()

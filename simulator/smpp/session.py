@@ -234,6 +234,7 @@ class Session:
         self._outstanding: dict[int, _Outstanding] = {}
         self._unanswered: dict[int, Pdu] = {}
         self._duplicates: dict[int, list[Pdu]] = {}
+        self._awaiting_answer: int | None = None
         self._pending_bind: Pdu | None = None
         self._tlvs_out = True
         now = clock.now()
@@ -270,6 +271,15 @@ class Session:
         return len(self._outstanding) < self.config.window
 
     @property
+    def has_buffered_input(self) -> bool:
+        """True when a complete PDU waits in the buffer (input pauses after bind/unbind until answered)."""
+        if self._awaiting_answer is not None or len(self._buffer) < 4 or self.state is ST.CLOSED:
+            return False
+        length = int.from_bytes(self._buffer[:4], "big")
+        # An impossible length also counts: receive_data() must see it to reject it.
+        return length <= len(self._buffer) or length < HEADER_LENGTH or length > self.config.max_command_length
+
+    @property
     def closing(self) -> bool:
         """True when the caller should close the transport once data_to_send() is written."""
         return self._close_after_flush or self.state is ST.CLOSED
@@ -282,6 +292,8 @@ class Session:
             return []
         buf = self._buffer
         buf += data
+        if self._awaiting_answer is not None:
+            return []
         events: list[Event] = []
         size = len(buf)
         pos = 0
@@ -328,6 +340,9 @@ class Session:
             self._receive_frame(frame, command_id, status, seq, events)
             if self.state is ST.CLOSED:
                 pos = size
+                break
+            if self._awaiting_answer is not None:
+                # Later PDUs must be judged in the state the bind/unbind answer creates.
                 break
             fast_ids = self._fast_ids()
         if pos:
@@ -406,6 +421,8 @@ class Session:
         if command_id in BIND_IDS:
             self._pending_bind = pdu
             self.peer_interface_version = pdu.interface_version  # type: ignore[attr-defined]
+        if command_id in BIND_IDS or command_id == C.unbind:
+            self._awaiting_answer = pdu.sequence_number
         if pdu.sequence_number in self._unanswered:
             # A peer reusing a sequence number still gets one response per request, in order.
             self._duplicates.setdefault(pdu.sequence_number, []).append(pdu)
@@ -499,6 +516,8 @@ class Session:
             raise SessionError(f"{pdu.command_name} does not answer {request.command_name}")
         events: list[Event] = []
         command_id = request.command_id
+        if self._awaiting_answer == pdu.sequence_number:
+            self._awaiting_answer = None
         if command_id in BIND_IDS:
             self._pending_bind = None
             if pdu.command_status == 0:
