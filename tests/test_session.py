@@ -378,3 +378,13 @@ def test_requests_pipelined_after_unbind_are_refused() -> None:
     smsc.send(unbind_event.pdu.make_response())
     (rejected,) = smsc.receive_data(b"")
     assert isinstance(rejected, RequestRejected) and rejected.status == S.ESME_RINVBNDSTS
+
+
+def test_transition_table_is_the_only_way_between_states() -> None:
+    from simulator.smpp.session import TRANSITIONS
+
+    reachable = {new for new in TRANSITIONS.values()} | {ST.OPEN}
+    assert reachable == set(ST)
+    assert TRANSITIONS[(ST.BOUND_TRX, "unbind")] is ST.UNBOUND
+    assert (ST.UNBOUND, "bind_transmitter") not in TRANSITIONS  # no re-bind on an unbound session
+    assert all(TRANSITIONS[(state, "close")] is ST.CLOSED for state in ST if state is not ST.CLOSED)

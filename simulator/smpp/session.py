@@ -51,15 +51,21 @@ class SessionState(enum.Enum):
 
 ST = SessionState
 BOUND_STATES = frozenset({ST.BOUND_TX, ST.BOUND_RX, ST.BOUND_TRX})
-BIND_RESULT = {
-    C.bind_transmitter: ST.BOUND_TX,
-    C.bind_receiver: ST.BOUND_RX,
-    C.bind_transceiver: ST.BOUND_TRX,
-    C.bind_transmitter_resp: ST.BOUND_TX,
-    C.bind_receiver_resp: ST.BOUND_RX,
-    C.bind_transceiver_resp: ST.BOUND_TRX,
-}
 BIND_IDS = frozenset({C.bind_transmitter, C.bind_receiver, C.bind_transceiver})
+
+# Every state change of a session, as (state, trigger) -> new state. Triggers: a bind of that
+# type answered ESME_ROK, an unbind answered, or the connection closing (peer, fatal framing
+# error, session-init or unbind timer). A trigger missing from the table leaves the state alone.
+TRANSITIONS: dict[tuple[SessionState, str], SessionState] = {
+    (ST.OPEN, "bind_transmitter"): ST.BOUND_TX,
+    (ST.OPEN, "bind_receiver"): ST.BOUND_RX,
+    (ST.OPEN, "bind_transceiver"): ST.BOUND_TRX,
+    (ST.BOUND_TX, "unbind"): ST.UNBOUND,
+    (ST.BOUND_RX, "unbind"): ST.UNBOUND,
+    (ST.BOUND_TRX, "unbind"): ST.UNBOUND,
+    **{(state, "close"): ST.CLOSED for state in ST if state is not ST.CLOSED},
+}
+BIND_TRIGGER = {C.bind_transmitter: "bind_transmitter", C.bind_receiver: "bind_receiver", C.bind_transceiver: "bind_transceiver"}
 
 # Requests an ESME may issue, and those an SMSC may issue, in each state. One table serves both
 # directions: a session checks what it receives against the peer's row and what it sends against
@@ -442,9 +448,9 @@ class Session:
             if pdu.command_status == 0:
                 self.peer_interface_version = pdu.tlv("sc_interface_version", 0x33)
                 self._tlvs_out = self.peer_interface_version >= 0x34
-                self._set_state(BIND_RESULT[request.command_id], events)
+                self._transition(BIND_TRIGGER[request.command_id], events)
         elif request is not None and request.command_id == C.unbind:
-            self._set_state(ST.UNBOUND, events)
+            self._transition("unbind", events)
             self._close_after_flush = True
         events.append(ResponseReceived(pdu, request, elapsed))
 
@@ -465,7 +471,7 @@ class Session:
         events.append(ProtocolError(exc, exc.fatal))
         if exc.fatal:
             self._buffer.clear()
-            self._set_state(ST.CLOSED, events)
+            self._transition("close", events)
 
     # --- outbound ----------------------------------------------------------------------------
 
@@ -527,11 +533,11 @@ class Session:
                     negotiated = min(version, self.config.interface_version)
                     pdu = pdu.replace(tlvs=pdu.tlvs + (Tlv(0x0210, negotiated),))
                 self._write(pdu)
-                self._set_state(BIND_RESULT[command_id], events)
+                self._transition(BIND_TRIGGER[command_id], events)
                 return pdu
         elif command_id == C.unbind and pdu.command_status == 0:
             self._write(pdu)
-            self._set_state(ST.UNBOUND, events)
+            self._transition("unbind", events)
             self._close_after_flush = True
             return pdu
         self._write(pdu)
@@ -574,17 +580,17 @@ class Session:
         self._outstanding.clear()
         self._unanswered.clear()
         self._duplicates.clear()
-        if self.state is not ST.CLOSED:
-            self._set_state(ST.CLOSED, events)
+        self._transition("close", events)
         return events
 
     def pending_requests(self) -> list[Pdu]:
         """Our requests still awaiting a response, oldest first."""
         return [item.pdu for item in self._outstanding.values()]
 
-    def _set_state(self, new: SessionState, events: list[Event]) -> None:
+    def _transition(self, trigger: str, events: list[Event]) -> None:
         old = self.state
-        if old is new:
+        new = TRANSITIONS.get((old, trigger))
+        if new is None:
             return
         self.state = new
         events.append(StateChanged(old, new))
@@ -625,11 +631,11 @@ class Session:
         if self.state is ST.OPEN and cfg.session_init_timeout is not None:
             if now - self.opened_at >= cfg.session_init_timeout:
                 events.append(TimerFired("session_init"))
-                self._set_state(ST.CLOSED, events)
+                self._transition("close", events)
                 return events
         if self._unbind_sent_at is not None and now - self._unbind_sent_at >= cfg.unbind_timeout:
             events.append(TimerFired("unbind"))
-            self._set_state(ST.CLOSED, events)
+            self._transition("close", events)
             return events
         if self.state in BOUND_STATES:
             if (
