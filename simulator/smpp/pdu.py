@@ -390,15 +390,13 @@ class EnquireLink(Pdu):
 
 
 @dataclass(frozen=True, kw_only=True)
-class _ShortMessage(Pdu):
-    BODY: ClassVar[tuple[Field, ...]] = (SERVICE_TYPE, *_source(), *_destination(), *MESSAGE_TAIL)
+class _MessageFields(Pdu):
+    """Fields shared by submit_sm, deliver_sm and submit_multi; the wire order is each class's BODY."""
+
     service_type: str = ""
     source_addr_ton: int = 0
     source_addr_npi: int = 0
     source_addr: str = ""
-    dest_addr_ton: int = 0
-    dest_addr_npi: int = 0
-    destination_addr: str = ""
     esm_class: int = 0
     protocol_id: int = 0
     priority_flag: int = 0
@@ -415,6 +413,14 @@ class _ShortMessage(Pdu):
         """The message octets: message_payload when present, short_message otherwise."""
         value = self.tlv(0x0424)
         return self.short_message if value is None else value
+
+
+@dataclass(frozen=True, kw_only=True)
+class _ShortMessage(_MessageFields):
+    BODY: ClassVar[tuple[Field, ...]] = (SERVICE_TYPE, *_source(), *_destination(), *MESSAGE_TAIL)
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -434,7 +440,7 @@ class DeliverSm(_ShortMessage):
 
 
 @dataclass(frozen=True, kw_only=True)
-class SubmitMulti(Pdu):
+class SubmitMulti(_MessageFields):
     """submit_multi to SME addresses and distribution lists."""
 
     command_id: ClassVar[int] = CommandId.submit_multi
@@ -445,27 +451,7 @@ class SubmitMulti(Pdu):
         Field("dest_addresses", "dests", 0, S.ESME_RINVNUMDESTS),
         *MESSAGE_TAIL,
     )
-    service_type: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
     dest_addresses: tuple[SmeAddress | DistributionList, ...] = ()
-    esm_class: int = 0
-    protocol_id: int = 0
-    priority_flag: int = 0
-    schedule_delivery_time: str = ""
-    validity_period: str = ""
-    registered_delivery: int = 0
-    replace_if_present_flag: int = 0
-    data_coding: int = 0
-    sm_default_msg_id: int = 0
-    short_message: bytes = b""
-
-    @property
-    def payload(self) -> bytes:
-        """The message octets: message_payload when present, short_message otherwise."""
-        value = self.tlv(0x0424)
-        return self.short_message if value is None else value
 
 
 @dataclass(frozen=True, kw_only=True)
