@@ -7,6 +7,7 @@ Per-PDU encoders and decoders are generated once from each class's BODY layout, 
 from __future__ import annotations
 
 from struct import error as StructError
+import re
 from struct import pack_into, unpack_from
 from typing import Any, Callable
 
@@ -240,13 +241,47 @@ def _put_cstr(out: bytearray, value: str, max_length: int, name: str) -> None:
 # --- code generation -------------------------------------------------------------------------
 
 
-def _decoder_source(cls: type[Pdu]) -> str:
+def _prefix_pattern(body: tuple[Field, ...]) -> tuple[bytes, int]:
+    """A regex for the leading run of C-string and one-octet fields, and how many fields it covers."""
+    parts = []
+    count = 0
+    for f in body:
+        if f.kind in ("cstr", "time"):
+            parts.append(b"([^\\x00]{0,%d})\\x00" % (f.max_length - 1))
+        elif f.kind == "u8":
+            parts.append(b"(.)")
+        else:
+            break
+        count += 1
+    return b"".join(parts), count
+
+
+def _decoder_source(cls: type[Pdu], fast: bool) -> str:
+    """Straight-line decoder source; the fast variant reads the leading fields with one regex match
+    and hands anything that does not match to the precise decoder, which names the faulty field."""
     lines = ["def decode(b, seq, status):", "    pos = 16", "    end = len(b)"]
     if cls.command_id & RESPONSE_BIT and cls.BODY:
         # Error responses may come without a body (v3.4 4.4.2 and alike).
         lines.append("    if pos == end and status != 0:")
         lines.append("        return make_default(seq, status)")
     names = []
+    skip = 0
+    if fast:
+        _, skip = _prefix_pattern(cls.BODY)
+        prefix = cls.BODY[:skip]
+        lines += ["    m = RX(b, 16)", "    if m is None:", "        return precise(b, seq, status)"]
+        if prefix:
+            lines.append("    " + "".join(f"v_{f.name}, " for f in prefix) + "= m.groups()")
+        for i, f in enumerate(prefix):
+            v = f"v_{f.name}"
+            if f.kind == "u8":
+                lines.append(f"    {v} = {v}[0]")
+            else:
+                lines.append(f"    {v} = {v}.decode('latin-1')")
+                if f.kind == "time":
+                    lines += [f"    if {v}:", f"        check_time({v}, F[{i}])"]
+            names.append((f.name, v))
+        lines.append("    pos = m.end()")
     run: list[Field] = []
 
     def flush_u8_run() -> None:
@@ -262,6 +297,8 @@ def _decoder_source(cls: type[Pdu]) -> str:
         run.clear()
 
     for i, f in enumerate(cls.BODY):
+        if i < skip:
+            continue
         v = f"v_{f.name}"
         names.append((f.name, v))
         if f.kind != "u8":
@@ -442,7 +479,11 @@ def _build(cls: type[Pdu]) -> tuple[Callable[..., Pdu], Callable[..., bytes]]:
         "first_missing_u8": _first_missing_u8,
         "pack_into": pack_into,
     }
-    decoder = _compile(_decoder_source(cls), dict(namespace))
+    precise = _compile(_decoder_source(cls, fast=False), dict(namespace))
+    pattern, _ = _prefix_pattern(cls.BODY)
+    namespace["RX"] = re.compile(pattern, re.DOTALL).match
+    namespace["precise"] = precise
+    decoder = _compile(_decoder_source(cls, fast=True), dict(namespace))
     encoder = _compile(_encoder_source(cls), dict(namespace))
     return decoder, encoder
 
