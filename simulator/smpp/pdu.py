@@ -101,14 +101,12 @@ class Pdu:
         defaults = _DEFAULTS.get(cls)
         if defaults is None:
             defaults = _DEFAULTS[cls] = {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)}
-        if not fields.keys() <= defaults.keys():
+        if fields and not fields.keys() <= defaults.keys():
             raise TypeError(f"{cls.__name__} has no field(s) {sorted(fields.keys() - defaults.keys())}")
-        values = dict(defaults)
-        values.update(fields)
-        values["sequence_number"] = self.sequence_number
-        values["command_status"] = command_status
         response = object.__new__(cls)
-        response.__dict__.update(values)
+        response.__dict__.update(
+            defaults, **fields, sequence_number=self.sequence_number, command_status=command_status
+        )
         return response
 
     def fields(self) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from struct import unpack_from
 from typing import Protocol
 
-from .codec import _DECODERS, PduError, check_command_length, decode_frame, encode
+from .codec import _DECODERS, _ENCODERS, PduError, check_command_length, decode_frame, encode
 from .constants import DEFAULT_MAX_COMMAND_LENGTH, HEADER_LENGTH, RESPONSE_BIT, CommandId
 from .constants import CommandStatus as S
 from .pdu import ALL_PDU_CLASSES, EnquireLink, GenericNack, Pdu, Unbind
@@ -544,7 +544,11 @@ class Session:
         return pdu
 
     def _write(self, pdu: Pdu) -> None:
-        self._out.append(encode(pdu, with_tlvs=self._tlvs_out))
+        try:
+            data = _ENCODERS[pdu.command_id](pdu, self._tlvs_out)
+        except Exception:  # noqa: BLE001 - encode() turns it into a PduEncodeError naming the field
+            data = encode(pdu, with_tlvs=self._tlvs_out)
+        self._out.append(data)
         self.counters.pdus_sent += 1
 
     def send_raw(self, data: bytes) -> None:
