@@ -101,8 +101,9 @@ class Pdu:
         defaults = _DEFAULTS.get(cls)
         if defaults is None:
             defaults = _DEFAULTS[cls] = {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)}
-        if fields and not fields.keys() <= defaults.keys():
-            raise TypeError(f"{cls.__name__} has no field(s) {sorted(fields.keys() - defaults.keys())}")
+        for name in fields:
+            if name not in defaults:
+                raise TypeError(f"{cls.__name__} has no field {name!r}")
         response = object.__new__(cls)
         response.__dict__.update(
             defaults, **fields, sequence_number=self.sequence_number, command_status=command_status

@@ -241,6 +241,7 @@ class Session:
         self._unanswered: dict[int, Pdu] = {}
         self._duplicates: dict[int, list[Pdu]] = {}
         self._awaiting_answer: int | None = None
+        self._fast: frozenset[int] = frozenset()
         self._pending_bind: Pdu | None = None
         self._tlvs_out = True
         now = clock.now()
@@ -296,17 +297,25 @@ class Session:
         """Feed received bytes; return the events of every complete PDU in them."""
         if self.state is ST.CLOSED:
             return []
-        buf = self._buffer
-        buf += data
+        if data:
+            self.last_received = self.clock.now()
+        pending = self._buffer
         if self._awaiting_answer is not None:
+            pending += data
             return []
+        # Work on one immutable bytes object so each frame is a single slice; what is left of an
+        # incomplete PDU goes back into the buffer.
+        if pending:
+            pending += data
+            buf = bytes(pending)
+            pending.clear()
+        else:
+            buf = data if type(data) is bytes else bytes(data)
         events: list[Event] = []
         size = len(buf)
         pos = 0
-        if data:
-            self.last_received = self.clock.now()
         max_length = self.config.max_command_length
-        fast_ids = self._fast_ids()
+        fast_ids = self._fast
         unanswered = self._unanswered
         peer_window = self.config.peer_window
         counters = self.counters
@@ -329,7 +338,7 @@ class Session:
             if size - pos < length:
                 break
             length, command_id, status, seq = unpack_from(">IIII", buf, pos)
-            frame = bytes(buf[pos : pos + length])
+            frame = buf[pos : pos + length]
             pos += length
             # Fast path for the bulk of traffic (submit_sm and alike in a bound state): decode, record
             # as unanswered, emit. Anything unusual takes the general path below.
@@ -350,18 +359,19 @@ class Session:
             if self._awaiting_answer is not None:
                 # Later PDUs must be judged in the state the bind/unbind answer creates.
                 break
-            fast_ids = self._fast_ids()
-        if pos:
-            del buf[:pos]
+            fast_ids = self._fast
+        if pos < size:
+            pending += buf[pos:] if pos else buf
         return events
 
-    def _fast_ids(self) -> frozenset[int]:
-        """Requests that need no check beyond the state table and window in the current state."""
+    def _update_fast_ids(self) -> None:
+        """Recompute the requests that need no check beyond the state table and window."""
         version = self.peer_interface_version
         if version is None or version < 0x34:
-            return frozenset()
+            self._fast: frozenset[int] = frozenset()
+            return
         allowed = self._allowed_in[self.state]
-        return frozenset(c for c in allowed if c not in _SLOW_PATH and MIN_VERSION.get(c, 0) <= version)
+        self._fast = frozenset(c for c in allowed if c not in _SLOW_PATH and MIN_VERSION.get(c, 0) <= version)
 
     def _receive_frame(self, frame: bytes, command_id: int, status: int, seq: int, events: list[Event]) -> None:
         self.counters.pdus_received += 1
@@ -597,6 +607,7 @@ class Session:
         if new is None:
             return
         self.state = new
+        self._update_fast_ids()
         events.append(StateChanged(old, new))
 
     # --- timers ------------------------------------------------------------------------------
