@@ -283,7 +283,7 @@ class SmppConnection(asyncio.Protocol):
             )
         elif isinstance(event, StateChanged):
             if event.new is SessionState.UNBOUND:
-                log.info("session %d unbound", self.id)
+                log.info("session %d unbound (unbind_resp received)", self.id)
         elif isinstance(event, ResponseTimeout):
             delivery = self.in_flight.pop(event.request.sequence_number, None)
             log.info("session %d: no response to %s seq=%d", self.id, event.request.command_name, event.request.sequence_number)
@@ -354,7 +354,7 @@ class SmscServer:
             C.bind_transmitter: self._on_bind,
             C.bind_receiver: self._on_bind,
             C.bind_transceiver: self._on_bind,
-            C.unbind: _answer,
+            C.unbind: self._on_unbind,
             C.enquire_link: _answer,
             C.submit_sm: self._on_submit_sm,
             C.data_sm: self._on_data_sm,
@@ -502,6 +502,10 @@ class SmscServer:
             "session %d bound %s as %s (interface_version 0x%02X)", conn.id, bind_type, account.system_id, bind.interface_version
         )
         return pdu.make_response(system_id=self.config.smsc.system_id)
+
+    def _on_unbind(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+        log.info("session %d unbound by the ESME", conn.id)
+        return pdu.make_response()
 
     def _accept(self, conn: SmppConnection, pdu: P.Pdu, destinations: tuple[str, ...] = ()) -> Message:
         message = Message(self.message_ids.next(), conn.account.system_id, pdu, self.clock.now(), destinations)  # type: ignore[union-attr]
