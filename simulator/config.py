@@ -17,6 +17,14 @@ BIND_TYPES = ("transmitter", "receiver", "transceiver")
 MESSAGE_ID_FORMATS = ("hex", "decimal", "uuid")
 
 
+class FieldError(ValueError):
+    """Raised by a config object's validation to blame one of its own keys (the loader adds file and line)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 class ConfigError(ValueError):
     """A configuration problem at file:line, under a dotted key path."""
 
@@ -50,14 +58,16 @@ class Account:
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.system_id) <= 15:
-            raise ValueError("system_id must be 1..15 characters (SMPP C-string of 16 with NUL)")
+            raise FieldError("system_id", "must be 1..15 characters (SMPP C-string of 16 with NUL)")
         if len(self.password) > 8:
-            raise ValueError("password must be at most 8 characters (SMPP C-string of 9 with NUL)")
+            raise FieldError("password", "must be at most 8 characters (SMPP C-string of 9 with NUL)")
         unknown = [b for b in self.bind_types if b not in BIND_TYPES]
         if unknown:
-            raise ValueError(f"unknown bind type(s) {unknown}: use {', '.join(BIND_TYPES)}")
-        if self.max_binds < 1 or self.window < 1:
-            raise ValueError("max_binds and window must be at least 1")
+            raise FieldError("bind_types", f"unknown bind type(s) {unknown}: use {', '.join(BIND_TYPES)}")
+        if self.max_binds < 1:
+            raise FieldError("max_binds", "must be at least 1")
+        if self.window < 1:
+            raise FieldError("window", "must be at least 1")
 
 
 @dataclass
@@ -79,17 +89,14 @@ class SmscSettings:
 
     def __post_init__(self) -> None:
         if self.message_id_format not in MESSAGE_ID_FORMATS:
-            raise ValueError(f"message_id_format must be one of {', '.join(MESSAGE_ID_FORMATS)}")
+            raise FieldError("message_id_format", f"must be one of {', '.join(MESSAGE_ID_FORMATS)}")
         if self.auth_failure not in ("specific", "bind_fail"):
-            raise ValueError("auth_failure must be 'specific' or 'bind_fail'")
+            raise FieldError("auth_failure", "must be 'specific' or 'bind_fail'")
         if self.interface_version not in (0x33, 0x34, 0x50):
-            raise ValueError("interface_version must be 0x33, 0x34 or 0x50")
+            raise FieldError("interface_version", "must be 0x33, 0x34 or 0x50")
         if not 16 < self.max_command_length <= 16 * 1024 * 1024:
-            raise ValueError("max_command_length must be between 17 and 16777216")
-        try:
-            parse_status(self.peer_window_full_status)
-        except (KeyError, ValueError):
-            raise ValueError(f"unknown command_status {self.peer_window_full_status!r}") from None
+            raise FieldError("max_command_length", "must be between 17 and 16777216")
+        check_status("peer_window_full_status", self.peer_window_full_status)
 
 
 @dataclass
@@ -118,6 +125,14 @@ class ServerConfig:
     def peer_window_full_status(self) -> int:
         """The command_status answering a peer that exceeds its window."""
         return parse_status(self.smsc.peer_window_full_status)
+
+
+def check_status(field: str, value: str) -> None:
+    """Raise FieldError unless value names a command_status (ESME_* name or number)."""
+    try:
+        parse_status(value)
+    except (KeyError, ValueError):
+        raise FieldError(field, f"unknown command_status {value!r}") from None
 
 
 def default_config() -> ServerConfig:
@@ -204,6 +219,10 @@ def _convert(node: yaml.Node, hint: Any, source: str, key: str) -> Any:
             raise ConfigError(source, _line(node), f"{key}.{missing[0]}" if key else missing[0], "required key missing")
         try:
             return hint(**values)
+        except FieldError as exc:
+            line = next((_line(k) for k, _ in node.value if _construct_scalar(k) == exc.field), _line(node))
+            path = f"{key}.{exc.field}" if key else exc.field
+            raise ConfigError(source, line, path, str(exc)) from None
         except ValueError as exc:
             raise ConfigError(source, _line(node), key or "(top level)", str(exc)) from None
     if origin is list:

@@ -53,15 +53,15 @@ seed: 7
     ("text", "line", "key", "words"),
     [
         ("accounts:\n  - system_id: a\n    pasword: x\n", 3, "accounts[0].pasword", "unknown key"),
-        ("smsc:\n  message_id_format: base64\n", 2, "smsc", "message_id_format"),
+        ("smsc:\n  message_id_format: base64\n", 2, "smsc.message_id_format", "must be one of"),
         ("accounts:\n  - password: x\n", 2, "accounts[0].system_id", "required"),
         ("accounts:\n  - system_id: a\n    password: b\n    window: lots\n", 4, "accounts[0].window", "expected int"),
-        ("accounts:\n  - system_id: a\n    password: b\n    bind_types: [sender]\n", 2, "accounts[0]", "unknown bind type"),
-        ("accounts:\n  - system_id: waytoolongsystemid\n    password: b\n", 2, "accounts[0]", "1..15"),
+        ("accounts:\n  - system_id: a\n    password: b\n    bind_types: [sender]\n", 4, "accounts[0].bind_types", "unknown bind type"),
+        ("accounts:\n  - system_id: waytoolongsystemid\n    password: b\n", 2, "accounts[0].system_id", "1..15"),
         ("accounts:\n  - system_id: a\n    password: b\n  - system_id: a\n    password: c\n", 1, "(top level)", "duplicate"),
         ("smsc: [1, 2\n", 2, "", "invalid YAML"),
         ("accounts: {a: 1}\n", 1, "accounts", "expected a list"),
-        ("smsc:\n  peer_window_full_status: ESME_RNOPE\n", 2, "smsc", "unknown command_status"),
+        ("smsc:\n  peer_window_full_status: ESME_RNOPE\n", 2, "smsc.peer_window_full_status", "unknown command_status"),
     ],
 )
 def test_config_errors_name_file_line_and_key(text: str, line: int, key: str, words: str) -> None:
@@ -134,4 +134,4 @@ def test_serve_rejects_a_bad_config_with_its_location(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("smsc:\n  message_id_format: nope\n")
     result = CliRunner().invoke(main, ["serve", "--config", str(bad), "--port", "0"])
-    assert result.exit_code == 1 and "bad.yaml:2: smsc: message_id_format" in result.output
+    assert result.exit_code == 1 and "bad.yaml:2: smsc.message_id_format: must be one of" in result.output
