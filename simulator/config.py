@@ -225,6 +225,15 @@ def _convert(node: yaml.Node, hint: Any, source: str, key: str) -> Any:
             raise ConfigError(source, line, path, str(exc)) from None
         except ValueError as exc:
             raise ConfigError(source, _line(node), key or "(top level)", str(exc)) from None
+    if origin is dict:
+        key_hint, value_hint = typing.get_args(hint)
+        if not isinstance(node, yaml.MappingNode):
+            raise ConfigError(source, _line(node), key, "expected a mapping")
+        out = {}
+        for key_node, value_node in node.value:
+            name = _convert(key_node, key_hint, source, key)
+            out[name] = _convert(value_node, value_hint, source, f"{key}.{name}" if key else str(name))
+        return out
     if origin is list:
         (item_hint,) = typing.get_args(hint)
         if not isinstance(node, yaml.SequenceNode):
