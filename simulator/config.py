@@ -45,9 +45,33 @@ class OutbindTarget:
     port: int = 2776
 
 
+SENDER_STATES = ("waiting_validation", "refused", "enabled", "disabled")
+
+
+@dataclass
+class Sender:
+    """An alphanumeric (or numeric) sender id the account asked for, with its validation state."""
+
+    name: str
+    state: str = "enabled"
+
+    def __post_init__(self) -> None:
+        if self.state not in SENDER_STATES:
+            raise FieldError("state", f"must be one of {', '.join(SENDER_STATES)}")
+
+
+@dataclass
+class CountryCredits:
+    """Credits usable only for one destination country, optionally until an ISO date."""
+
+    country: str
+    credits: int
+    expires: str | None = None
+
+
 @dataclass
 class Account:
-    """An ESME account: credentials, allowed bind types, bind limit and window."""
+    """An ESME account: credentials, binds and window, and what the network knows of it."""
 
     system_id: str
     password: str
@@ -55,6 +79,15 @@ class Account:
     max_binds: int = 10
     window: int = 10
     outbind: OutbindTarget | None = None
+    # Network side: home country (resolves national numbers), prepaid credits (None: unlimited),
+    # sender ids, the service numbers it owns (MO routing, numeric senders) and multipart policy.
+    country: str | None = None
+    credits: int | None = None
+    country_credits: list[CountryCredits] = field(default_factory=list)
+    senders: list[Sender] = field(default_factory=list)
+    default_sender: str | None = None
+    numbers: list[str] = field(default_factory=list)
+    fail_on_multipart: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.system_id) <= 15:
@@ -68,6 +101,8 @@ class Account:
             raise FieldError("max_binds", "must be at least 1")
         if self.window < 1:
             raise FieldError("window", "must be at least 1")
+        if self.default_sender is not None and self.default_sender not in {s.name for s in self.senders}:
+            raise FieldError("default_sender", f"{self.default_sender!r} is not one of the account's senders")
 
 
 @dataclass
@@ -106,6 +141,7 @@ class ServerConfig:
     smsc: SmscSettings = field(default_factory=SmscSettings)
     accounts: list[Account] = field(default_factory=list)
     seed: int = 0
+    network: str = "default"  # a built-in profile name or a profile file path
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -136,8 +172,23 @@ def check_status(field: str, value: str) -> None:
 
 
 def default_config() -> ServerConfig:
-    """The documented default: one account smppclient1/password (as SMPPSim users expect), all bind types."""
-    return ServerConfig(accounts=[Account(system_id="smppclient1", password="password")])
+    """The documented default: account smppclient1/password (as SMPPSim users expect) on the default network.
+
+    It owns every service number of the default profile, may send as SIMULATOR, is homed in France
+    and has unlimited credits.
+    """
+    return ServerConfig(
+        accounts=[
+            Account(
+                system_id="smppclient1",
+                password="password",
+                country="FR",
+                senders=[Sender("SIMULATOR")],
+                default_sender="SIMULATOR",
+                numbers=["20345", "38100", "31244", "967482", "+447797805210", "51244", "71244"],
+            )
+        ]
+    )
 
 
 # --- typed YAML loading ----------------------------------------------------------------------
@@ -150,12 +201,25 @@ def load_config(path: str | Path) -> ServerConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(path), None, "", f"cannot read: {exc.strerror}") from None
-    return parse_config(text, str(path))
+    return parse_config(text, str(path), path.parent)
 
 
-def parse_config(text: str, source: str = "<config>") -> ServerConfig:
-    """Validate YAML text into a ServerConfig."""
-    return load_typed(text, ServerConfig, source)
+def parse_config(text: str, source: str = "<config>", base: Path | None = None) -> ServerConfig:
+    """Validate YAML text into a ServerConfig; a network profile path is taken relative to base."""
+    from .network.profile import builtin_profiles
+
+    config = load_typed(text, ServerConfig, source)
+    if config.network not in builtin_profiles():
+        path = Path(config.network)
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        if not path.exists():
+            line = next((i + 1 for i, row in enumerate(text.splitlines()) if row.startswith("network:")), None)
+            raise ConfigError(
+                source, line, "network", f"{config.network!r} is neither a built-in profile ({', '.join(builtin_profiles())}) nor a file"
+            )
+        config.network = str(path)
+    return config
 
 
 def load_typed(text: str, cls: type, source: str) -> Any:
@@ -260,6 +324,8 @@ def _convert(node: yaml.Node, hint: Any, source: str, key: str) -> Any:
 __all__ = [
     "Account",
     "CommandStatus",
+    "CountryCredits",
+    "Sender",
     "ConfigError",
     "OutbindTarget",
     "ServerConfig",

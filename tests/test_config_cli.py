@@ -62,6 +62,9 @@ seed: 7
         ("smsc: [1, 2\n", 2, "", "invalid YAML"),
         ("accounts: {a: 1}\n", 1, "accounts", "expected a list"),
         ("smsc:\n  peer_window_full_status: ESME_RNOPE\n", 2, "smsc.peer_window_full_status", "unknown command_status"),
+        ("seed: 1\nnetwork: atlantis\n", 2, "network", "neither a built-in profile"),
+        ("accounts:\n  - {system_id: a, password: b, default_sender: X}\n", 2, "accounts[0].default_sender", "not one of"),
+        ("accounts:\n  - {system_id: a, password: b, senders: [{name: SHOP, state: maybe}]}\n", 2, "accounts[0].senders[0].state", "must be one of"),
     ],
 )
 def test_config_errors_name_file_line_and_key(text: str, line: int, key: str, words: str) -> None:
