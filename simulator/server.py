@@ -21,6 +21,8 @@ from typing import Callable
 from .clock import Clock, RealClock
 from .config import Account, ServerConfig, default_config
 from .network.messages import Message, MessageIdGenerator, MessageStore
+from .network.network import MoError, Network, Refusal, Route
+from .network.profile import load_profile
 from .smpp import pdu as P
 from .smpp.codec import PduEncodeError
 from .smpp.constants import CommandId as C
@@ -341,6 +343,7 @@ class SmscServer:
         self.clock = clock or RealClock()
         self.rng = random.Random(self.config.seed if seed is None else seed)
         self.store = MessageStore()
+        self.network = Network(load_profile(self.config.network), self.config.accounts, now=self.clock.now())
         self.message_ids = MessageIdGenerator(self.config.smsc.message_id_format, self.rng)
         self.stats = ServerStats()
         self.connections: dict[int, SmppConnection] = {}
@@ -507,37 +510,47 @@ class SmscServer:
         log.info("session %d unbound by the ESME", conn.id)
         return pdu.make_response()
 
-    def _accept(self, conn: SmppConnection, pdu: P.Pdu, destinations: tuple[str, ...] = ()) -> Message:
-        message = Message(self.message_ids.next(), conn.account.system_id, pdu, self.clock.now(), destinations)  # type: ignore[union-attr]
+    def _accept(
+        self, conn: SmppConnection, pdu: P.Pdu, route: Route | None, destinations: tuple[str, ...] = ()
+    ) -> Message:
+        message = Message(self.message_ids.next(), conn.account.system_id, pdu, self.clock.now(), destinations, route=route)  # type: ignore[union-attr]
         self.store.add(message)
         self.stats.submits += 1
+        if route is not None and route.loopback:
+            self._schedule_loopback(route)
         return message
 
     def _on_submit_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
-        if not pdu.destination_addr:  # type: ignore[attr-defined]
-            return pdu.make_response(S.ESME_RINVDSTADR)
-        return pdu.make_response(message_id=self._accept(conn, pdu).message_id)
+        route = self.network.check_submit(conn.account.system_id, pdu, self.clock.now())  # type: ignore[union-attr]
+        if type(route) is Refusal:
+            log.info("session %d %s refused: %s (%s)", conn.id, pdu.command_name, status_name(route.status), route.reason)
+            return pdu.make_response(route.status)
+        return pdu.make_response(message_id=self._accept(conn, pdu, route).message_id)  # type: ignore[arg-type]
 
-    def _on_data_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
-        if not pdu.destination_addr:  # type: ignore[attr-defined]
-            return pdu.make_response(S.ESME_RINVDSTADR)
-        return pdu.make_response(message_id=self._accept(conn, pdu).message_id)
+    _on_data_sm = _on_submit_sm
 
     def _on_submit_multi(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
         multi: P.SubmitMulti = pdu  # type: ignore[assignment]
         accepted: list[str] = []
         failed: list[P.UnsuccessfulSme] = []
+        now = self.clock.now()
+        routes: list[Route] = []
         for dest in multi.dest_addresses:
             if isinstance(dest, P.DistributionList):
-                # No distribution lists are provisioned on the simulator yet.
+                # No distribution lists are provisioned on the simulator.
                 failed.append(P.UnsuccessfulSme(0, 0, dest.name, S.ESME_RINVDLNAME))
-            elif not dest.address:
-                failed.append(P.UnsuccessfulSme(dest.ton, dest.npi, dest.address, S.ESME_RINVDSTADR))
+                continue
+            route = self.network.check_submit(
+                conn.account.system_id, pdu, now, destination=(dest.ton, dest.npi, dest.address)  # type: ignore[union-attr]
+            )
+            if isinstance(route, Refusal):
+                failed.append(P.UnsuccessfulSme(dest.ton, dest.npi, dest.address, route.status))
             else:
                 accepted.append(dest.address)
+                routes.append(route)
         if not accepted:
             return pdu.make_response(S.ESME_RSUBMITFAIL, unsuccess_sme=tuple(failed))
-        message = self._accept(conn, pdu, tuple(accepted))
+        message = self._accept(conn, pdu, routes[0], tuple(accepted))
         return pdu.make_response(message_id=message.message_id, unsuccess_sme=tuple(failed))
 
     def _on_query_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
@@ -597,7 +610,7 @@ class SmscServer:
         return pdu.make_response()
 
     def _on_broadcast_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
-        return pdu.make_response(message_id=self._accept(conn, pdu).message_id)
+        return pdu.make_response(message_id=self._accept(conn, pdu, None).message_id)
 
     def _on_query_broadcast_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
         query: P.QueryBroadcastSm = pdu  # type: ignore[assignment]
@@ -666,6 +679,29 @@ class SmscServer:
             if not placed:
                 break
         self._round_robin[system_id] = start
+
+    def inject_mo(self, source: str, destination: str, text: str) -> list[asyncio.Future[P.Pdu]]:
+        """A handset (E.164 source) sends text to a service number: deliver it to the owning account.
+
+        Raises MoError when the network cannot route it; returns one future per deliver_sm part.
+        """
+        mo = self.network.receive_mo(source, destination, text, self.clock.now())
+        log.info("MO %s -> %s for %s in %d part(s)%s", source, destination, mo.system_id, len(mo.pdus), " (opt-out)" if mo.opted_out else "")
+        return [self.deliver(mo.system_id, pdu) for pdu in mo.pdus]
+
+    def _schedule_loopback(self, route: Route) -> None:
+        service = route.service_number
+        if service is None or not service.receives or route.destination is None or not isinstance(route.text, str):
+            return
+        source, text = route.destination.e164 or "", route.text
+
+        def echo() -> None:
+            try:
+                self.inject_mo(source, service.number, text)
+            except MoError as exc:
+                log.info("loopback of %s not delivered: %s", source, exc)
+
+        asyncio.get_running_loop().call_soon(echo)
 
     def queued_deliveries(self, system_id: str) -> int:
         """Deliveries waiting for a receiver of this account."""

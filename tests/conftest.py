@@ -15,6 +15,7 @@ from simulator.harness.runner import ThreadedServer
 def server_config() -> ServerConfig:
     """Accounts used by the server tests; override in a test module to change them."""
     return ServerConfig(
+        network="open",
         accounts=[
             Account(system_id="smppclient1", password="password"),
             Account(system_id="other", password="secret", window=5),

@@ -119,7 +119,13 @@ def test_serve_with_env_twins_binds_and_shuts_down_gracefully_on_sigterm() -> No
         _wait_for_port(port, proc)
         esme = SyncEsme("127.0.0.1", port)
         esme.bind("transceiver", "smppclient1", "password")
-        assert esme.submit_sm(destination_addr="33612345678", short_message="hi").command_status == 0
+        # The default network: an approved alphanumeric sender to a French mobile.
+        response = esme.submit_sm(
+            source_addr_ton=5, source_addr="SIMULATOR", dest_addr_ton=1, dest_addr_npi=1, destination_addr="33612345678", short_message="hi"
+        )
+        assert response.command_status == 0
+        refused = esme.submit_sm(source_addr_ton=5, source_addr="UNKNOWN", dest_addr_ton=1, destination_addr="33612345678", check=False)
+        assert refused.command_status == 0x0A  # ESME_RINVSRCADR: sender not approved
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         assert esme.state.value in ("UNBOUND", "CLOSED")  # the server unbound us before leaving

@@ -61,7 +61,7 @@ def test_kannel_is_installed() -> None:
 
 def test_kannel_binds_submits_receives_mo_and_unbinds(tmp_path: Path, mo_receiver) -> None:
     mo_port, hits = mo_receiver
-    config = ServerConfig(accounts=[Account(system_id="kannel", password="secret")])
+    config = ServerConfig(network="open", accounts=[Account(system_id="kannel", password="secret")])
     with ThreadedServer(config) as smsc:
         kannel_config = KannelConfig(
             smsc_port=smsc.port, mo_url=f"http://127.0.0.1:{mo_port}/mo?from=%p&to=%P&text=%a&smsc=%i"

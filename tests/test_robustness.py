@@ -66,6 +66,7 @@ LOCKSTEP = ("lockstep", "lspw")  # well-formed requests with exact expected answ
 @pytest.fixture
 def server_config() -> ServerConfig:
     return ServerConfig(
+        network="open",
         accounts=[
             Account(system_id=HEALTHY[0], password=HEALTHY[1]),
             Account(system_id=FUZZ[0], password=FUZZ[1], max_binds=100_000),

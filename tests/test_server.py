@@ -19,6 +19,7 @@ from simulator.smpp.constants import MessageState
 
 def config(**smsc: object) -> ServerConfig:
     return ServerConfig(
+        network="open",
         smsc=SmscSettings(**smsc),
         accounts=[Account(system_id="smppclient1", password="password"), Account(system_id="b", password="b")],
     )
@@ -150,7 +151,7 @@ async def test_outbind_makes_the_esme_bind_back_as_receiver() -> None:
     listener.listen(1)
     listener.setblocking(False)
     port = listener.getsockname()[1]
-    cfg = ServerConfig(accounts=[Account(system_id="smppclient1", password="password", outbind=OutbindTarget(port=port))])
+    cfg = ServerConfig(network="open", accounts=[Account(system_id="smppclient1", password="password", outbind=OutbindTarget(port=port))])
     server = await started(cfg)
     loop = asyncio.get_running_loop()
     try:

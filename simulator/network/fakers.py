@@ -47,7 +47,8 @@ class SmscProvider(BaseProvider):
 
     def __init__(self, generator: Any, operator_aliases: Mapping[str, str] | None = None) -> None:
         super().__init__(generator)
-        self._plan = NumberingPlan(operator_aliases=DEFAULT_OPERATOR_ALIASES if operator_aliases is None else operator_aliases)
+        aliases = DEFAULT_OPERATOR_ALIASES if operator_aliases is None else operator_aliases
+        self._plan = NumberingPlan(operator_aliases=aliases)
         self._operator_prefixes: dict[tuple[str, str], list[tuple[str, int]]] = {}
 
     def msisdn(self, country: str = "FR", operator: str | None = None, number_type: str = "mobile") -> str:
@@ -60,7 +61,8 @@ class SmscProvider(BaseProvider):
             raise ValueError(f"cannot generate numbers of type {number_type!r}; use one of {sorted(_METADATA_FIELDS)}")
         metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
         desc = getattr(metadata, _METADATA_FIELDS[number_type], None)
-        lengths = [n for n in ((desc.possible_length if desc else None) or metadata.general_desc.possible_length) if n > 0]
+        possible = (desc.possible_length if desc else None) or metadata.general_desc.possible_length
+        lengths = [n for n in possible if n > 0]
         rng = self.generator.random
 
         if operator is not None:
@@ -106,7 +108,9 @@ class SmscProvider(BaseProvider):
     def _matches(self, country_code: int, national: str, region: str, number_type: str, operator: str | None) -> bool:
         # Classifying through the numbering plan itself guarantees that the number reads back as asked.
         try:
-            address = self._plan.parse_destination(f"+{country_code}{national}", Ton.INTERNATIONAL, Npi.ISDN, account_country=None)
+            address = self._plan.parse_destination(
+                f"+{country_code}{national}", Ton.INTERNATIONAL, Npi.ISDN, account_country=None
+            )
         except AddressError:
             return False
         return (

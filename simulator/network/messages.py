@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from ..smpp.constants import MessageState
 from ..smpp.pdu import Pdu
@@ -53,6 +54,7 @@ class Message:
     error_code: int = 0
     final_at: float | None = None
     timeline: list[Transition] | None = None
+    route: Any = None  # the network's Route: operator, price, segments, decoded text
 
     @property
     def source_addr(self) -> str:

@@ -135,7 +135,9 @@ class NumberingPlan:
         require_plus: bool = False,
         number_type_overrides: Mapping[str, str] | None = None,
     ) -> None:
-        self.short_codes = {code: _country(country, f"short code {code!r}") for code, country in (short_codes or {}).items()}
+        self.short_codes = {
+            code: _country(country, f"short code {code!r}") for code, country in (short_codes or {}).items()
+        }
         for code in self.short_codes:
             if not _DIGITS.fullmatch(code):
                 raise ValueError(f"short code {code!r} must be digits only")
@@ -158,7 +160,9 @@ class NumberingPlan:
         """Classify a source address, alphanumeric senders included."""
         return self._parse(addr, ton, npi, account_country, "source")
 
-    def classify_e164(self, e164: str, ton: int = Ton.INTERNATIONAL, npi: int = Npi.ISDN, raw: str | None = None) -> Address:
+    def classify_e164(
+        self, e164: str, ton: int = Ton.INTERNATIONAL, npi: int = Npi.ISDN, raw: str | None = None
+    ) -> Address:
         """Country, operator and number type of a number already known to be valid E.164 with '+'."""
         number = phonenumbers.parse(e164)
         region = phonenumbers.region_code_for_number(number)
@@ -248,7 +252,7 @@ class NumberingPlan:
             raise fail(f"not a phone number ({exc})") from None
         if not phonenumbers.is_valid_number(number):
             raise fail("not a valid number in its country's numbering plan")
-        return self.classify_e164(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ton, npi, raw)
+        return self.classify_e164(_e164(number), ton, npi, raw)
 
     def _national(self, addr: str, ton: int, npi: int, country: str | None, fail: _Fail, *, allow_idd: bool) -> Address:
         if country is None:
@@ -267,11 +271,16 @@ class NumberingPlan:
             raise fail(f"not a national number of {country}")
         if not phonenumbers.is_valid_number(number):
             raise fail(f"not a valid number in {country}'s numbering plan")
-        return self.classify_e164(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), ton, npi, addr)
+        return self.classify_e164(_e164(number), ton, npi, addr)
 
     def _short_code(self, addr: str, ton: int, npi: int) -> Address:
         return Address(
-            raw=addr, ton=int(ton), npi=int(npi), kind="short_code", country=self.short_codes[addr], number_type="short_code"
+            raw=addr,
+            ton=int(ton),
+            npi=int(npi),
+            kind="short_code",
+            country=self.short_codes[addr],
+            number_type="short_code",
         )
 
     def _alphanumeric(self, addr: str, ton: int, npi: int, fail: _Fail) -> Address:
@@ -279,6 +288,10 @@ class NumberingPlan:
         if problem:
             raise fail(problem)
         return Address(raw=addr, ton=int(ton), npi=int(npi), kind="alphanumeric")
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def _country(value: str, what: str) -> str:

@@ -118,6 +118,8 @@ class NetworkProfile:
     loopback_numbers: list[str] = field(default_factory=list)
     statuses: NetworkStatuses = field(default_factory=NetworkStatuses)
     open_routing: bool = False
+    # phonenumbers carrier names ("FR:Orange France") -> this profile's operator names
+    operator_aliases: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.default_alphabet not in ALPHABETS:
@@ -136,6 +138,9 @@ class NetworkProfile:
             if number.number in seen:
                 raise FieldError("numbers", f"{number.number} is declared twice")
             seen.add(number.number)
+        for carrier, operator in self.operator_aliases.items():
+            if operator not in names:
+                raise FieldError("operator_aliases", f"{carrier} maps to unknown operator {operator!r}")
         for e164, operator in self.ported.items():
             if operator not in names:
                 raise FieldError("ported", f"{e164} is ported to unknown operator {operator!r}")

@@ -1,0 +1,290 @@
+"""The carrier network: what happens to an MT at submit time, and where an MO goes.
+
+Pure domain logic over the profile, the accounts, the numbering plan, encodings, credits and
+handsets. The server asks `check_submit()` for every submit_sm/data_sm (and each submit_multi
+destination) and gets either an accepted Route (price, segments, operator, decoded text) or a
+Refusal carrying the command_status to answer; `receive_mo()` turns a handset's text into the
+deliver_sm PDUs of the account owning the number it was sent to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from ..config import Account
+from ..smpp import pdu as P
+from ..smpp.constants import CommandStatus as S
+from ..smpp.constants import Npi, Ton, parse_status
+from .credits import CountryBundle, CreditAccount, InsufficientCredit
+from .encoding import EncodingError, Reassembler, count_segments, decode_text, message_part_from_pdu, split_text
+from .handsets import Handsets
+from .numbering import Address, AddressError, NumberingPlan
+from .profile import NetworkProfile, ServiceNumber
+
+
+@dataclass
+class Refusal:
+    """A submit the network refuses: the status to answer and why."""
+
+    status: int
+    reason: str
+
+
+@dataclass
+class Route:
+    """An accepted MT: where it goes, what it costs, and what it says."""
+
+    source: Address | None
+    destination: Address | None
+    service_number: ServiceNumber | None
+    segments: int
+    price: int
+    text: str | bytes | None
+    sender_replaced: str | None = None
+    concatenated: bool = False
+    loopback: bool = False
+
+
+@dataclass
+class MoDelivery:
+    """The deliver_sm PDUs an MO becomes, for the account that owns the number."""
+
+    system_id: str
+    pdus: list[P.DeliverSm]
+    opted_out: bool = False
+
+
+class MoError(ValueError):
+    """An MO the network cannot route (unknown number, number that does not receive, ...)."""
+
+
+@dataclass
+class AccountState:
+    """What the network keeps per account beyond its configuration."""
+
+    account: Account
+    credits: CreditAccount
+    opted_out: set[str] = field(default_factory=set)
+
+
+class Network:
+    """The simulated carrier network."""
+
+    def __init__(self, profile: NetworkProfile, accounts: list[Account], *, now: float = 0.0) -> None:
+        self.profile = profile
+        self.numbering = NumberingPlan(
+            short_codes={n.number: n.country for n in profile.numbers if n.kind != "long_number" and n.country},
+            ported=profile.ported,
+            operator_aliases=profile.operator_aliases or None,
+            require_plus=profile.require_plus,
+        )
+        self.handsets = Handsets(profile.ported)
+        self.reassembler = Reassembler(max_parts=profile.max_parts, max_pending=10_000)
+        self.accounts: dict[str, AccountState] = {}
+        self._owner: dict[str, str] = {}
+        self._mo_ref = 0
+        for account in accounts:
+            self.add_account(account, now)
+
+    def add_account(self, account: Account, now: float = 0.0) -> AccountState:
+        """Register an account: its credits, bundles and owned numbers."""
+        credits = CreditAccount(account.system_id, account.credits)
+        for bundle in account.country_credits:
+            expires = None
+            if bundle.expires:
+                expires = datetime.fromisoformat(bundle.expires).replace(tzinfo=timezone.utc).timestamp()
+            credits.add_bundle(CountryBundle(bundle.country, bundle.credits, expires), now)
+        state = AccountState(account, credits)
+        self.accounts[account.system_id] = state
+        for number in account.numbers:
+            self._owner.setdefault(number, account.system_id)
+        return state
+
+    def _status(self, name: str) -> int:
+        return parse_status(getattr(self.profile.statuses, name))
+
+    def _refuse(self, name: str, reason: str) -> Refusal:
+        return Refusal(self._status(name), reason)
+
+    # --- MT ----------------------------------------------------------------------------------
+
+    def check_submit(self, system_id: str, pdu: P.Pdu, now: float, *, destination: tuple[int, int, str] | None = None) -> Route | Refusal:
+        """Apply the network's rules to one MT (submit_sm, data_sm, or one submit_multi destination).
+
+        On acceptance the price is debited and, for a long message, the part is recorded for
+        reassembly; nothing is changed on refusal.
+        """
+        state = self.accounts.get(system_id)
+        if state is None:
+            return Refusal(S.ESME_RSYSERR, f"no network account for {system_id!r}")
+        account = state.account
+        profile = self.profile
+        dest_ton, dest_npi, dest_addr = destination or (pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr)  # type: ignore[attr-defined]
+        if profile.open_routing:
+            if not dest_addr:
+                return Refusal(S.ESME_RINVDSTADR, "empty destination_addr")
+            return Route(None, None, None, 1, 0, None)
+        try:
+            dest = self.numbering.parse_destination(dest_addr, dest_ton, dest_npi, account_country=account.country)
+            source = self.numbering.parse_source(
+                pdu.source_addr, pdu.source_addr_ton, pdu.source_addr_npi, account_country=account.country  # type: ignore[attr-defined]
+            )
+        except AddressError as exc:
+            return Refusal(exc.status, str(exc))
+        if dest.kind != "e164":
+            return Refusal(S.ESME_RINVDSTADR, f"{dest_addr!r} is a {dest.kind.replace('_', ' ')}, not a subscriber number")
+
+        # Sender: an owned service number that sends, or an approved sender id.
+        service = profile.number(source.e164 or source.raw) if source.kind != "alphanumeric" else None
+        replaced = None
+        if service is not None:
+            if service.number not in account.numbers:
+                return self._refuse("number_cannot_send", f"{service.number} does not belong to {system_id}")
+            if not service.sends:
+                return self._refuse("number_cannot_send", f"{service.number} only receives")
+        else:
+            sender_name = source.raw if source.kind == "alphanumeric" else (source.e164 or source.raw)
+            approved = {s.name for s in account.senders if s.state == "enabled"}
+            if sender_name not in approved:
+                known = {s.name: s.state for s in account.senders}
+                why = f"sender {sender_name!r} is {known.get(sender_name, 'not registered').replace('_', ' ')}"
+                if profile.sender_policy == "replace" and account.default_sender:
+                    replaced = account.default_sender
+                else:
+                    return self._refuse("sender_not_approved", why)
+
+        # Reach: coverage, then the service number's country and operators.
+        if "*" not in profile.coverage and dest.country not in profile.coverage:
+            return self._refuse("out_of_coverage", f"{dest.e164} is in {dest.country}, outside coverage")
+        if service is not None:
+            if service.kind == "long_number":
+                if service.countries and dest.country not in service.countries:
+                    return self._refuse("operator_not_reachable", f"{service.number} does not reach {dest.country}")
+            else:
+                if dest.country != service.country:
+                    return self._refuse("operator_not_reachable", f"{service.number} only reaches {service.country} numbers")
+                if service.operators and dest.operator not in service.operators:
+                    return self._refuse(
+                        "operator_not_reachable",
+                        f"{service.number} only reaches {', '.join(service.operators)} subscribers; {dest.e164} is on {dest.operator or 'an unknown operator'}",
+                    )
+        if dest.e164 in state.opted_out:
+            return self._refuse("opted_out", f"{dest.e164} replied STOP to {system_id}")
+
+        # Content: encoding, concatenation, segments.
+        try:
+            part = message_part_from_pdu(pdu)
+            if part.total > 1 and account.fail_on_multipart:
+                return self._refuse("multipart_refused", f"{system_id} does not accept multipart messages")
+            if part.total > profile.max_parts:
+                return self._refuse("too_many_parts", f"{part.total} parts, at most {profile.max_parts}")
+            info = count_segments(part.body, part.data_coding, profile.default_alphabet)
+            segments = 1 if part.total > 1 else info.segments
+            if segments > profile.max_parts:
+                return self._refuse("too_many_parts", f"{segments} segments, at most {profile.max_parts}")
+            text = decode_text(part.body, part.data_coding, profile.default_alphabet)
+        except EncodingError as exc:
+            return Refusal(exc.status, str(exc))
+
+        price = profile.mt_price(service) * segments
+        try:
+            state.credits.debit(price, now, "mt", country=dest.country, number=service.number if service else None)
+        except InsufficientCredit as exc:
+            return self._refuse("insufficient_credit", f"{system_id} {exc}")
+        if part.total > 1:
+            key = (system_id, source.raw, dest.e164)
+            try:
+                self.reassembler.add(key, part)
+            except EncodingError as exc:
+                state.credits.credit(price, now, "refund", country=dest.country)
+                return Refusal(exc.status, str(exc))
+        return Route(
+            source,
+            dest,
+            service,
+            segments,
+            price,
+            text,
+            sender_replaced=replaced,
+            concatenated=part.total > 1,
+            loopback=dest.e164 in profile.loopback_numbers,
+        )
+
+    def estimate(self, system_id: str, source: str, destination: str, text: str) -> Route | Refusal:
+        """Dry run: segments and price of a text without sending it or debiting anything."""
+        from .encoding import encode_text
+
+        data_coding, payload = encode_text(text, self.profile.default_alphabet)
+        probe = P.SubmitSm(
+            source_addr=source,
+            destination_addr=destination,
+            data_coding=data_coding,
+            tlvs=(P.Tlv(0x0424, payload),),
+        )
+        state = self.accounts.get(system_id)
+        if state is None:
+            return Refusal(S.ESME_RSYSERR, f"no network account for {system_id!r}")
+        saved = (state.credits.balance, [b.credits for b in state.credits.bundles], len(state.credits.history), state.credits.usage.copy())
+        try:
+            return self.check_submit(system_id, probe, 0.0)
+        finally:
+            state.credits.balance = saved[0]
+            for bundle, credits in zip(state.credits.bundles, saved[1]):
+                bundle.credits = credits
+            del state.credits.history[saved[2] :]
+            state.credits.usage = saved[3]
+
+    # --- MO ----------------------------------------------------------------------------------
+
+    def receive_mo(self, source: str, destination: str, text: str, now: float) -> MoDelivery:
+        """A handset sends text to a service number: charge or reward the owner and build its deliver_sm PDUs."""
+        service = self.profile.number(destination)
+        if service is None:
+            raise MoError(f"{destination} is not a service number of the {self.profile.name} profile")
+        if not service.receives:
+            raise MoError(f"{destination} does not receive messages")
+        system_id = self._owner.get(service.number)
+        if system_id is None:
+            raise MoError(f"no account owns {destination}")
+        try:
+            handset = self.numbering.classify_e164(source)
+        except AddressError as exc:
+            raise MoError(str(exc)) from None
+        if service.kind != "long_number" and handset.country != service.country:
+            raise MoError(f"{source} ({handset.country}) cannot reach {service.country} number {destination}")
+        if service.operators and handset.operator not in service.operators:
+            raise MoError(f"{source} on {handset.operator or 'an unknown operator'} cannot reach {destination}")
+        state = self.accounts[system_id]
+        if service.reward:
+            state.credits.credit(service.reward, now, "reward", country=handset.country, number=service.number)
+        else:
+            price = self.profile.default_mo_price if service.mo_price is None else service.mo_price
+            try:
+                state.credits.debit(price, now, "mo", country=handset.country, number=service.number)
+            except InsufficientCredit as exc:
+                raise MoError(f"{system_id} cannot pay for the MO: {exc}") from None
+        opted_out = False
+        if service.kind == "short_code" and text.strip().upper() in {w.upper() for w in self.profile.opt_out_words}:
+            state.opted_out.add(handset.e164 or source)
+            opted_out = True
+        self._mo_ref = (self._mo_ref + 1) % 256
+        pdus = [
+            P.DeliverSm(
+                source_addr_ton=Ton.INTERNATIONAL,
+                source_addr_npi=Npi.ISDN,
+                source_addr=(handset.e164 or source).lstrip("+"),
+                dest_addr_ton=Ton.INTERNATIONAL if service.number.startswith("+") else Ton.NETWORK_SPECIFIC,
+                dest_addr_npi=Npi.ISDN if service.number.startswith("+") else Npi.UNKNOWN,
+                destination_addr=service.number.lstrip("+"),
+                esm_class=esm_class,
+                data_coding=data_coding,
+                short_message=body,
+            )
+            for esm_class, data_coding, body in split_text(text, self._mo_ref, self.profile.default_alphabet)
+        ]
+        return MoDelivery(system_id, pdus, opted_out)
+
+    def opt_in(self, system_id: str, number: str) -> None:
+        """Undo an opt-out."""
+        self.accounts[system_id].opted_out.discard(number)
