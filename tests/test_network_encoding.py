@@ -241,7 +241,9 @@ def test_text_segment_boundaries(text: str, ref_bits: int, expected: SegmentInfo
     [(0, 8, 1, 140), (140, 8, 1, 140), (141, 8, 2, 134), (268, 8, 2, 134), (269, 8, 3, 134),
      (266, 16, 2, 133), (267, 16, 3, 133)],
 )
-def test_octet_segment_boundaries(data_coding: int, length: int, ref_bits: int, segments: int, per_segment: int) -> None:
+def test_octet_segment_boundaries(
+    data_coding: int, length: int, ref_bits: int, segments: int, per_segment: int
+) -> None:
     info = count_segments(b"x" * length, data_coding, ref_bits=ref_bits)
     assert (info.units, info.segments, info.per_segment) == (length, segments, per_segment)
     assert info.encoding == {1: "ascii", 2: "binary", 3: "latin1", 4: "binary"}[data_coding]
@@ -349,7 +351,10 @@ def test_split_16_bit_ref_round_trip(text: str, ref: int) -> None:
 
 
 @FAST
-@given(text=st.text(st.characters(max_codepoint=0xFF), max_size=400), alphabet=st.sampled_from(["latin-1", "iso-8859-15"]))
+@given(
+    text=st.text(st.characters(max_codepoint=0xFF), max_size=400),
+    alphabet=st.sampled_from(["latin-1", "iso-8859-15"]),
+)
 def test_split_latin_default_round_trip(text: str, alphabet: str) -> None:
     parts = split_text(text, 5, alphabet)
     assert count_text_segments(text, alphabet).segments == len(parts)
@@ -478,7 +483,8 @@ def test_udh_and_sar_on_one_pdu() -> None:
 
 
 def test_sar_with_port_udh_is_allowed() -> None:
-    pdu = submit(0x40, 4, b"\x06\x05\x04\x0b\x84\x23\xf0x", sar_msg_ref_num=9, sar_total_segments=2, sar_segment_seqnum=1)
+    port_udh = b"\x06\x05\x04\x0b\x84\x23\xf0"
+    pdu = submit(0x40, 4, port_udh + b"x", sar_msg_ref_num=9, sar_total_segments=2, sar_segment_seqnum=1)
     assert message_part_from_pdu(pdu) == MessagePart(9, 2, 1, 4, b"x", "sar", ((0x05, b"\x0b\x84\x23\xf0"),))
 
 
@@ -515,7 +521,8 @@ def test_single_and_payload_complete_at_once() -> None:
     message = reassembler.add(KEY, message_part_from_pdu(submit(0, 0, b"hi \x00")))
     assert message is not None and (message.mechanism, message.text, message.parts) == ("single", "hi @", 1)
     long_text = "Ж" * 100 + EMOJI
-    message = reassembler.add(KEY, message_part_from_pdu(submit(0, 8, message_payload=long_text.encode("utf-16-be"))))
+    pdu = submit(0, 8, message_payload=long_text.encode("utf-16-be"))
+    message = reassembler.add(KEY, message_part_from_pdu(pdu))
     assert message is not None
     assert (message.mechanism, message.text, message.ref) == ("payload", long_text, None)
     assert message.segment_info == SegmentInfo("ucs2", 102, 2, 67)
@@ -644,7 +651,8 @@ def test_deliver_sm_parts() -> None:
     parts = split_text("x" * 200, 77)
     reassembler = Reassembler()
     for esm_class, data_coding, short_message in reversed(parts):
-        pdu = codec.decode(codec.encode(DeliverSm(esm_class=esm_class, data_coding=data_coding, short_message=short_message)))
+        deliver = DeliverSm(esm_class=esm_class, data_coding=data_coding, short_message=short_message)
+        pdu = codec.decode(codec.encode(deliver))
         message = reassembler.add(KEY, message_part_from_pdu(pdu))
     assert message is not None and message.text == "x" * 200 and message.ref == 77
 

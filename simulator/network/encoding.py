@@ -290,7 +290,9 @@ def _payload_sizes(payload: bytes, data_coding: int, alphabet: str, decoded: str
     return [1] * len(payload)
 
 
-def count_segments(payload: bytes, data_coding: int, default_alphabet: str = "gsm", *, ref_bits: int = 8) -> SegmentInfo:
+def count_segments(
+    payload: bytes, data_coding: int, default_alphabet: str = "gsm", *, ref_bits: int = 8
+) -> SegmentInfo:
     """Segments an encoded payload (without UDH, e.g. a message_payload TLV) needs on the air.
 
     data_coding 1 (IA5) and 3 (Latin-1), and 0 under a Latin default alphabet, count as 8-bit
@@ -462,7 +464,9 @@ def message_part_from_pdu(pdu: Any) -> MessagePart:
     if any(value is not None for value in sar):
         missing = [name for name, value in zip(SAR_TLVS, sar) if value is None]
         if missing:
-            raise ConcatenationError(f"SAR TLVs incomplete: {', '.join(missing)} missing", CommandStatus.ESME_RMISSINGOPTPARAM)
+            raise ConcatenationError(
+                f"SAR TLVs incomplete: {', '.join(missing)} missing", CommandStatus.ESME_RMISSINGOPTPARAM
+            )
         if udh is not None and udh.concatenated:
             raise ConcatenationError("both a concatenation UDH and SAR TLVs on one PDU")
         ref, total, seq = sar

@@ -125,11 +125,15 @@ class Network:
             if not dest_addr:
                 return Refusal(S.ESME_RINVDSTADR, "empty destination_addr")
             return Route(None, None, None, 1, 0, None)
+        source_addr, source_ton, source_npi = pdu.source_addr, pdu.source_addr_ton, pdu.source_addr_npi  # type: ignore[attr-defined]
+        if not source_addr:
+            # An empty source_addr asks for the SMSC default: the account's default sender.
+            if not account.default_sender:
+                return Refusal(S.ESME_RINVSRCADR, f"empty source_addr and {system_id} has no default_sender")
+            source_addr, source_ton, source_npi = account.default_sender, Ton.ALPHANUMERIC, Npi.UNKNOWN
         try:
             dest = self.numbering.parse_destination(dest_addr, dest_ton, dest_npi, account_country=account.country)
-            source = self.numbering.parse_source(
-                pdu.source_addr, pdu.source_addr_ton, pdu.source_addr_npi, account_country=account.country  # type: ignore[attr-defined]
-            )
+            source = self.numbering.parse_source(source_addr, source_ton, source_npi, account_country=account.country)
         except AddressError as exc:
             return Refusal(exc.status, str(exc))
         if dest.kind != "e164":
