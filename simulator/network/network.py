@@ -9,6 +9,7 @@ deliver_sm PDUs of the account owning the number it was sent to.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -17,7 +18,16 @@ from ..smpp import pdu as P
 from ..smpp.constants import CommandStatus as S
 from ..smpp.constants import Npi, Ton, parse_status
 from .credits import CountryBundle, CreditAccount, InsufficientCredit
-from .encoding import EncodingError, Reassembler, count_segments, decode_text, message_part_from_pdu, split_text
+from .encoding import (
+    EncodingError,
+    LogicalMessage,
+    Reassembler,
+    count_segments,
+    dcs_alphabet,
+    decode_text,
+    message_part_from_pdu,
+    split_text,
+)
 from .handsets import Handsets
 from .numbering import Address, AddressError, NumberingPlan
 from .profile import NetworkProfile, ServiceNumber
@@ -80,7 +90,10 @@ class Network:
             require_plus=profile.require_plus,
         )
         self.handsets = Handsets(profile.ported)
-        self.reassembler = Reassembler(max_parts=profile.max_parts, max_pending=10_000)
+        self.reassembler = Reassembler(
+            max_parts=profile.max_parts, max_pending=10_000, default_alphabet=profile.default_alphabet
+        )
+        self.reassembled: deque[LogicalMessage] = deque(maxlen=10_000)
         self.accounts: dict[str, AccountState] = {}
         self._owner: dict[str, str] = {}
         self._mo_ref = 0
@@ -183,11 +196,16 @@ class Network:
                 return self._refuse("multipart_refused", f"{system_id} does not accept multipart messages")
             if part.total > profile.max_parts:
                 return self._refuse("too_many_parts", f"{part.total} parts, at most {profile.max_parts}")
-            info = count_segments(part.body, part.data_coding, profile.default_alphabet)
-            segments = 1 if part.total > 1 else info.segments
-            if segments > profile.max_parts:
-                return self._refuse("too_many_parts", f"{segments} segments, at most {profile.max_parts}")
-            text = decode_text(part.body, part.data_coding, profile.default_alphabet)
+            if part.total > 1:
+                # A part alone may end inside an escape or surrogate pair: only its alphabet is
+                # checked here, the text is decoded once the message is whole.
+                dcs_alphabet(part.data_coding, profile.default_alphabet)
+                segments, text = 1, None
+            else:
+                segments = count_segments(part.body, part.data_coding, profile.default_alphabet).segments
+                if segments > profile.max_parts:
+                    return self._refuse("too_many_parts", f"{segments} segments, at most {profile.max_parts}")
+                text = decode_text(part.body, part.data_coding, profile.default_alphabet)
         except EncodingError as exc:
             return Refusal(exc.status, str(exc))
 
@@ -199,10 +217,13 @@ class Network:
         if part.total > 1:
             key = (system_id, source.raw, dest.e164)
             try:
-                self.reassembler.add(key, part)
+                whole = self.reassembler.add(key, part)
             except EncodingError as exc:
                 state.credits.credit(price, now, "refund", country=dest.country)
                 return Refusal(exc.status, str(exc))
+            if whole is not None:
+                self.reassembled.append(whole)
+                text = whole.text
         return Route(
             source,
             dest,
