@@ -49,6 +49,23 @@ SENDER_STATES = ("waiting_validation", "refused", "enabled", "disabled")
 
 
 @dataclass
+class Throttle:
+    """A submit rate limit: a token bucket refilled at `rate` per second holding at most `burst`.
+
+    rate 0 means unlimited.
+    """
+
+    rate: float = 5.0
+    burst: int = 5
+
+    def __post_init__(self) -> None:
+        if self.rate < 0:
+            raise FieldError("rate", "cannot be negative")
+        if self.burst < 1:
+            raise FieldError("burst", "must be at least 1")
+
+
+@dataclass
 class Sender:
     """An alphanumeric (or numeric) sender id the account asked for, with its validation state."""
 
@@ -88,6 +105,7 @@ class Account:
     default_sender: str | None = None
     numbers: list[str] = field(default_factory=list)
     fail_on_multipart: bool = False
+    throttle: Throttle | None = None  # None: the profile's; rate 0: unlimited
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.system_id) <= 15:
@@ -326,6 +344,7 @@ __all__ = [
     "CommandStatus",
     "CountryCredits",
     "Sender",
+    "Throttle",
     "ConfigError",
     "OutbindTarget",
     "ServerConfig",

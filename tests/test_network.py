@@ -247,3 +247,38 @@ def test_open_profile_accepts_anything_addressed() -> None:
     net = network(Account(system_id="x", password="y"), profile="open")
     accepted(net.check_submit("x", mt("", "1", source_ton=0, dest_ton=0), 0.0))
     refused(net.check_submit("x", mt("", "", source_ton=0, dest_ton=0), 0.0), S.ESME_RINVDSTADR)
+
+
+def test_porting_changes_reach_at_once() -> None:
+    net = network()
+    refused(net.check_submit("shop", mt("20345", SFR_FR), 0.0), S.ESME_RINVDSTADR)
+    net.port(SFR_FR, "Orange")
+    route = accepted(net.check_submit("shop", mt("20345", SFR_FR), 0.0))
+    assert route.destination.operator == "Orange" and route.destination.ported
+    with pytest.raises(ValueError):
+        net.port(SFR_FR, "Nowhere Mobile")
+
+
+def test_ported_numbers_from_the_profile() -> None:
+    profile = load_profile("default")
+    profile.ported = {ORANGE_FR: "Free"}
+    net = Network(profile, [shop()])
+    refused(net.check_submit("shop", mt("20345", ORANGE_FR), 0.0), S.ESME_RINVDSTADR)
+
+
+def test_profile_throttle_is_five_per_second_per_account() -> None:
+    net = network(shop(credits=None), shop(system_id="other", credits=None))
+    results = [net.check_submit("shop", mt("MYSHOP", SFR_FR), 10.0) for _ in range(6)]
+    assert [isinstance(r, Route) for r in results] == [True] * 5 + [False]
+    refused(results[-1], S.ESME_RTHROTTLED)
+    accepted(net.check_submit("other", mt("MYSHOP", SFR_FR), 10.0))  # per account
+    refused(net.check_submit("shop", mt("MYSHOP", SFR_FR), 10.1), S.ESME_RTHROTTLED)  # 0.5 token refilled
+    accepted(net.check_submit("shop", mt("MYSHOP", SFR_FR), 10.2))  # one token after 0.2 s
+    assert net.accounts["shop"].throttle.trips == 2
+
+
+def test_account_throttle_overrides_the_profile() -> None:
+    from simulator.config import Throttle
+
+    net = network(shop(credits=None, throttle=Throttle(rate=0)))
+    assert all(isinstance(net.check_submit("shop", mt("MYSHOP", SFR_FR), 0.0), Route) for _ in range(50))

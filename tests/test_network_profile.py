@@ -120,7 +120,7 @@ def test_unlimited_account_never_refuses() -> None:
 
 
 def test_handset_states() -> None:
-    handsets = Handsets(ported={"+33612345678": "SFR"})
+    handsets = Handsets()
     assert handsets.state("+33600000000") is HandsetState.ON
     assert handsets.set_state("+33600000000", "off") is HandsetState.ON
     assert handsets.state("+33600000000") is HandsetState.OFF
@@ -128,5 +128,3 @@ def test_handset_states() -> None:
     assert handsets.states() == {}
     with pytest.raises(ValueError):
         handsets.set_state("+33600000000", "sleeping")
-    handsets.port("+33611111111", "Free")
-    assert handsets.ported["+33611111111"] == "Free"

@@ -17,11 +17,10 @@ class HandsetState(str, Enum):
 
 
 class Handsets:
-    """Handset states by E.164 number (ON unless set), and ports to other operators."""
+    """Handset states by E.164 number (ON unless set)."""
 
-    def __init__(self, ported: dict[str, str] | None = None) -> None:
+    def __init__(self) -> None:
         self._states: dict[str, HandsetState] = {}
-        self.ported: dict[str, str] = dict(ported or {})
 
     def state(self, number: str) -> HandsetState:
         """The handset's state (ON by default)."""
@@ -37,14 +36,10 @@ class Handsets:
             self._states[number] = new
         return previous
 
-    def port(self, number: str, operator: str) -> None:
-        """Port a number to another operator."""
-        self.ported[number] = operator
-
     def states(self) -> dict[str, HandsetState]:
         """Every handset not in the default ON state."""
         return dict(self._states)
 
     def reset(self) -> None:
-        """Every handset back ON (ports kept: they are network configuration)."""
+        """Every handset back ON."""
         self._states.clear()

@@ -69,12 +69,35 @@ class MoError(ValueError):
     """An MO the network cannot route (unknown number, number that does not receive, ...)."""
 
 
+class TokenBucket:
+    """A rate limit on the simulator's clock: `rate` tokens per second, at most `burst` saved up."""
+
+    def __init__(self, rate: float, burst: int, now: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.updated = now
+        self.trips = 0
+
+    def take(self, now: float, count: int = 1) -> bool:
+        """Take count tokens if there are enough now; False (a trip) otherwise."""
+        if now > self.updated:
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+        if self.tokens >= count - 1e-9:  # clock times are floats: 0.2 s * 5/s must make a whole token
+            self.tokens = max(0.0, self.tokens - count)
+            return True
+        self.trips += 1
+        return False
+
+
 @dataclass
 class AccountState:
     """What the network keeps per account beyond its configuration."""
 
     account: Account
     credits: CreditAccount
+    throttle: TokenBucket | None = None
     opted_out: set[str] = field(default_factory=set)
 
 
@@ -89,7 +112,8 @@ class Network:
             operator_aliases=profile.operator_aliases or None,
             require_plus=profile.require_plus,
         )
-        self.handsets = Handsets(profile.ported)
+        self.handsets = Handsets()
+        self._addresses: dict[tuple[str, str, int, int, str | None], Address | AddressError] = {}
         self.reassembler = Reassembler(
             max_parts=profile.max_parts, max_pending=10_000, default_alphabet=profile.default_alphabet
         )
@@ -108,11 +132,37 @@ class Network:
             if bundle.expires:
                 expires = datetime.fromisoformat(bundle.expires).replace(tzinfo=timezone.utc).timestamp()
             credits.add_bundle(CountryBundle(bundle.country, bundle.credits, expires), now)
-        state = AccountState(account, credits)
+        limit = account.throttle or self.profile.throttle
+        bucket = TokenBucket(limit.rate, limit.burst, now) if limit is not None and limit.rate > 0 else None
+        state = AccountState(account, credits, bucket)
         self.accounts[account.system_id] = state
         for number in account.numbers:
             self._owner.setdefault(number, account.system_id)
         return state
+
+    def _classify(self, role: str, addr: str, ton: int, npi: int, country: str | None) -> Address:
+        """Classify an address, remembering the answer: phonenumbers costs ~100 us a parse."""
+        key = (role, addr, ton, npi, country)
+        cached = self._addresses.get(key)
+        if cached is None:
+            parse = self.numbering.parse_destination if role == "destination" else self.numbering.parse_source
+            try:
+                cached = parse(addr, ton, npi, account_country=country)
+            except AddressError as exc:
+                cached = exc
+            if len(self._addresses) >= 100_000:
+                self._addresses.clear()
+            self._addresses[key] = cached
+        if isinstance(cached, AddressError):
+            raise cached
+        return cached
+
+    def port(self, number: str, operator: str) -> None:
+        """Port a subscriber number (E.164 with '+') to another operator of the profile."""
+        if operator not in {op.name for op in self.profile.operators}:
+            raise ValueError(f"unknown operator {operator!r}")
+        self.numbering.ported[number] = operator
+        self._addresses.clear()
 
     def _status(self, name: str) -> int:
         return parse_status(getattr(self.profile.statuses, name))
@@ -134,6 +184,8 @@ class Network:
         account = state.account
         profile = self.profile
         dest_ton, dest_npi, dest_addr = destination or (pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr)  # type: ignore[attr-defined]
+        if state.throttle is not None and not state.throttle.take(now):
+            return self._refuse("throttled", f"{system_id} exceeds {state.throttle.rate:g} submits/s")
         if profile.open_routing:
             if not dest_addr:
                 return Refusal(S.ESME_RINVDSTADR, "empty destination_addr")
@@ -145,8 +197,8 @@ class Network:
                 return Refusal(S.ESME_RINVSRCADR, f"empty source_addr and {system_id} has no default_sender")
             source_addr, source_ton, source_npi = account.default_sender, Ton.ALPHANUMERIC, Npi.UNKNOWN
         try:
-            dest = self.numbering.parse_destination(dest_addr, dest_ton, dest_npi, account_country=account.country)
-            source = self.numbering.parse_source(source_addr, source_ton, source_npi, account_country=account.country)
+            dest = self._classify("destination", dest_addr, dest_ton, dest_npi, account.country)
+            source = self._classify("source", source_addr, source_ton, source_npi, account.country)
         except AddressError as exc:
             return Refusal(exc.status, str(exc))
         if dest.kind != "e164":

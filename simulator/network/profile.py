@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from ..config import ConfigError, FieldError, check_status, load_typed
+from ..config import ConfigError, FieldError, Throttle, check_status, load_typed
 
 NUMBER_KINDS = ("short_code", "long_number", "premium")
 SENDER_POLICIES = ("reject", "replace")
@@ -70,14 +70,6 @@ class Bundle:
 
 
 @dataclass
-class Throttle:
-    """The operator's submit rate limit per account: a token bucket of `rate` per second and `burst`."""
-
-    rate: float = 5.0
-    burst: int = 5
-
-
-@dataclass
 class NetworkStatuses:
     """command_status answered for each network-level refusal (names or numbers)."""
 
@@ -86,6 +78,7 @@ class NetworkStatuses:
     number_cannot_send: str = "ESME_RINVSRCADR"
     sender_not_approved: str = "ESME_RINVSRCADR"
     insufficient_credit: str = "ESME_RSUBMITFAIL"
+    throttled: str = "ESME_RTHROTTLED"
     opted_out: str = "ESME_RSUBMITFAIL"
     multipart_refused: str = "ESME_RINVMSGLEN"
     too_many_parts: str = "ESME_RINVMSGLEN"
