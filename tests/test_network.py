@@ -282,3 +282,12 @@ def test_account_throttle_overrides_the_profile() -> None:
 
     net = network(shop(credits=None, throttle=Throttle(rate=0)))
     assert all(isinstance(net.check_submit("shop", mt("MYSHOP", SFR_FR), 0.0), Route) for _ in range(50))
+
+
+def test_top_up_with_the_profile_bundles() -> None:
+    net = network(shop(credits=0))
+    assert net.top_up("shop", 50, 0.0) == 5350 and net.top_up("shop", 1000, 1.0) == 113000
+    state = net.accounts["shop"]
+    assert state.credits.balance == 118350 and [p[1] for p in state.purchases] == [50, 1000]
+    with pytest.raises(ValueError, match="no bundle at 42 EUR"):
+        net.top_up("shop", 42, 2.0)

@@ -99,6 +99,7 @@ class AccountState:
     credits: CreditAccount
     throttle: TokenBucket | None = None
     opted_out: set[str] = field(default_factory=set)
+    purchases: list[tuple[float, float, int]] = field(default_factory=list)
 
 
 class Network:
@@ -287,6 +288,17 @@ class Network:
             concatenated=part.total > 1,
             loopback=dest.e164 in profile.loopback_numbers,
         )
+
+    def top_up(self, system_id: str, price: float, now: float) -> int:
+        """Buy the profile's bundle of this price for the account; returns the credits added."""
+        bundle = next((b for b in self.profile.bundles if b.price == price), None)
+        if bundle is None:
+            offers = ", ".join(f"{b.price:g} {self.profile.currency}" for b in self.profile.bundles) or "none"
+            raise ValueError(f"no bundle at {price:g} {self.profile.currency} (offers: {offers})")
+        state = self.accounts[system_id]
+        state.credits.credit(bundle.credits, now, "purchase")
+        state.purchases.append((now, bundle.price, bundle.credits))
+        return bundle.credits
 
     def estimate(self, system_id: str, source: str, destination: str, text: str) -> Route | Refusal:
         """Dry run: segments and price of a text without sending it or debiting anything."""
