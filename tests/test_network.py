@@ -291,3 +291,44 @@ def test_top_up_with_the_profile_bundles() -> None:
     assert state.credits.balance == 118350 and [p[1] for p in state.purchases] == [50, 1000]
     with pytest.raises(ValueError, match="no bundle at 42 EUR"):
         net.top_up("shop", 42, 2.0)
+
+
+from hypothesis import given, settings  # noqa: E402 - kept with the property test that needs it
+from hypothesis import strategies as st  # noqa: E402
+
+_ADDRESS = st.one_of(
+    st.text(alphabet="+0123456789", max_size=20),
+    st.text(max_size=20).filter(lambda s: "\x00" not in s),
+    st.sampled_from(["20345", "38100", "+447797805210", "MYSHOP", "NOPE", "", "0612345678", "+33607000000"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    source=_ADDRESS,
+    destination=_ADDRESS,
+    source_ton=st.integers(0, 255),
+    dest_ton=st.integers(0, 255),
+    dest_npi=st.integers(0, 255),
+    data_coding=st.integers(0, 255),
+    esm_class=st.sampled_from([0, 0x40, 0x03, 0x43]),
+    body=st.binary(max_size=160),
+)
+def test_any_submit_gets_a_route_or_a_refusal_never_an_exception(
+    source: str, destination: str, source_ton: int, dest_ton: int, dest_npi: int, data_coding: int, esm_class: int, body: bytes
+) -> None:
+    net = network(shop(credits=None, throttle=None))
+    pdu = P.SubmitSm(
+        source_addr_ton=source_ton,
+        source_addr=source,
+        dest_addr_ton=dest_ton,
+        dest_addr_npi=dest_npi,
+        destination_addr=destination,
+        data_coding=data_coding,
+        esm_class=esm_class,
+        short_message=body,
+    )
+    result = net.check_submit("shop", pdu, 0.0)
+    assert isinstance(result, (Route, Refusal))
+    if isinstance(result, Refusal):
+        assert result.status != 0 and result.reason
