@@ -30,6 +30,9 @@ class Clock:
     def __init__(self) -> None:
         self._queue: list[ScheduledCall] = []
         self._order = itertools.count()
+        # Called with the due time whenever a call becomes the earliest one, so an event loop can
+        # wake exactly then instead of polling.
+        self.on_earliest_changed: Callable[[float], None] | None = None
 
     def now(self) -> float:
         """Seconds on this clock (UNIX time for the real clock)."""
@@ -42,7 +45,10 @@ class Clock:
     def call_at(self, when: float, callback: Callable[[], None]) -> ScheduledCall:
         """Schedule callback at clock time when."""
         call = ScheduledCall(when, next(self._order), callback)
+        earliest = not self._queue or when < self._queue[0].when
         heapq.heappush(self._queue, call)
+        if earliest and self.on_earliest_changed is not None:
+            self.on_earliest_changed(when)
         return call
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> ScheduledCall:
@@ -54,6 +60,14 @@ class Clock:
         while self._queue and self._queue[0].cancelled:
             heapq.heappop(self._queue)
         return self._queue[0].when if self._queue else None
+
+    def pending(self) -> int:
+        """How many calls are scheduled (cancelled ones included until they reach the front)."""
+        return len(self._queue)
+
+    def seconds_until(self, when: float) -> float:
+        """Real seconds until this clock shows `when` (meaningless for a virtual clock, which only advance() moves)."""
+        return max(0.0, when - self.now())
 
     def run_due(self) -> int:
         """Fire every call due at the current time, in time order; return how many fired."""
@@ -114,6 +128,10 @@ class ScaledClock(Clock):
     def now(self) -> float:
         """Scaled time."""
         return self._start + (time.monotonic() - self._real_start) * self.factor
+
+    def seconds_until(self, when: float) -> float:
+        """Real seconds until this clock shows `when`."""
+        return max(0.0, (when - self.now()) / self.factor)
 
 
 def make_clock(kind: str) -> Clock:

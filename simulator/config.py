@@ -106,6 +106,8 @@ class Account:
     numbers: list[str] = field(default_factory=list)
     fail_on_multipart: bool = False
     throttle: Throttle | None = None  # None: the profile's; rate 0: unlimited
+    receipt_dialect: str = "standard"  # a name from simulator.network.receipts.DIALECTS
+    default_validity: str | None = None  # e.g. "24h"; None: the profile's
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.system_id) <= 15:
@@ -139,6 +141,11 @@ class SmscSettings:
     response_timeout: float | None = 30.0
     peer_window_full_status: str = "ESME_RMSGQFUL"
     shutdown_grace: float = 1.0
+    # A deliver_sm (receipt or MO) answered with an error is retried after delivery_backoff seconds,
+    # doubling up to delivery_backoff_max, delivery_attempts times in all.
+    delivery_attempts: int = 5
+    delivery_backoff: float = 1.0
+    delivery_backoff_max: float = 60.0
 
     def __post_init__(self) -> None:
         if self.message_id_format not in MESSAGE_ID_FORMATS:

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
-from .clock import Clock, RealClock
+from .clock import Clock, RealClock, VirtualClock
 from .config import Account, ServerConfig, default_config
+from .network.handsets import HandsetState
+from .network.lifecycle import Lifecycle, TimeRefusal
 from .network.messages import Message, MessageIdGenerator, MessageStore
 from .network.network import MoError, Network, Refusal, Route
 from .network.profile import load_profile
@@ -261,7 +263,9 @@ class SmppConnection(asyncio.Protocol):
             delivery = self.in_flight.pop(event.pdu.sequence_number, None)
             if delivery is not None:
                 server.stats.deliveries_acked += 1
-                if delivery.future is not None and not delivery.future.done():
+                if event.pdu.command_status != 0 and delivery.attempts < server.config.smsc.delivery_attempts:
+                    server._retry_delivery(delivery, event.pdu.command_status)
+                elif delivery.future is not None and not delivery.future.done():
                     delivery.future.set_result(event.pdu)
             self._pump()
         elif isinstance(event, RequestRejected):
@@ -344,6 +348,11 @@ class SmscServer:
         self.rng = random.Random(self.config.seed if seed is None else seed)
         self.store = MessageStore()
         self.network = Network(load_profile(self.config.network), self.config.accounts, now=self.clock.now())
+        self.lifecycle = Lifecycle(
+            self.clock, self.rng, self.network, self._emit_receipt, self.config.smsc.message_id_format
+        )
+        self._wake: asyncio.TimerHandle | None = None
+        self._wake_at_time = float("inf")
         self.message_ids = MessageIdGenerator(self.config.smsc.message_id_format, self.rng)
         self.stats = ServerStats()
         self.connections: dict[int, SmppConnection] = {}
@@ -378,6 +387,11 @@ class SmscServer:
         self._server = await loop.create_server(lambda: SmppConnection(self), host, port, reuse_address=True)
         address = self._server.sockets[0].getsockname()
         self._ticker = loop.create_task(self._tick())
+        if not isinstance(self.clock, VirtualClock):
+            self.clock.on_earliest_changed = self._wake_for
+            due = self.clock.next_due()
+            if due is not None:
+                self._wake_for(due)
         log.info("SMSC listening on %s:%d with %d account(s)", address[0], address[1], len(self.config.accounts))
         return address[0], address[1]
 
@@ -427,6 +441,20 @@ class SmscServer:
                 self.gc_policy.tick(loop.time(), self.active)
             self.active = False
 
+    def _wake_for(self, when: float) -> None:
+        """Have the event loop run due clock calls at `when` (one pending wake-up, the earliest)."""
+        if when >= self._wake_at_time and self._wake is not None:
+            return
+        if self._wake is not None:
+            self._wake.cancel()
+        self._wake_at_time = when
+        self._wake = asyncio.get_running_loop().call_later(self.clock.seconds_until(when), self._on_wake)
+
+    def _on_wake(self) -> None:
+        self._wake = None
+        self._wake_at_time = float("inf")
+        self.poll_timers()
+
     def poll_timers(self) -> None:
         """Fire due clock callbacks and session timers (the harness calls this after advancing a virtual clock)."""
         try:
@@ -436,6 +464,10 @@ class SmscServer:
         except Exception:  # noqa: BLE001 - timers must keep running
             log.exception("timer processing failed")
             self.stats.handler_errors += 1
+        if self._ticker is not None and not isinstance(self.clock, VirtualClock):
+            due = self.clock.next_due()
+            if due is not None:
+                self._wake_for(due)
 
     def session_config(self) -> SessionConfig:
         """Session settings for a new connection, from the SMSC settings."""
@@ -521,11 +553,19 @@ class SmscServer:
         return message
 
     def _on_submit_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
-        route = self.network.check_submit(conn.account.system_id, pdu, self.clock.now())  # type: ignore[union-attr]
+        account = conn.account
+        try:
+            start, expires = self.lifecycle.times(pdu, account)
+        except TimeRefusal as exc:
+            log.info("session %d %s refused: %s (%s)", conn.id, pdu.command_name, status_name(exc.status), exc)
+            return pdu.make_response(exc.status)
+        route = self.network.check_submit(account.system_id, pdu, self.clock.now())  # type: ignore[union-attr]
         if type(route) is Refusal:
             log.info("session %d %s refused: %s (%s)", conn.id, pdu.command_name, status_name(route.status), route.reason)
             return pdu.make_response(route.status)
-        return pdu.make_response(message_id=self._accept(conn, pdu, route).message_id)  # type: ignore[arg-type]
+        message = self._accept(conn, pdu, route)  # type: ignore[arg-type]
+        self.lifecycle.start(message, start, expires)
+        return pdu.make_response(message_id=message.message_id)
 
     _on_data_sm = _on_submit_sm
 
@@ -551,6 +591,11 @@ class SmscServer:
         if not accepted:
             return pdu.make_response(S.ESME_RSUBMITFAIL, unsuccess_sme=tuple(failed))
         message = self._accept(conn, pdu, routes[0], tuple(accepted))
+        try:
+            start, expires = self.lifecycle.times(pdu, conn.account)
+        except TimeRefusal:
+            start, expires = self.clock.now(), self.clock.now() + 48 * 3600
+        self.lifecycle.start(message, start, expires)
         return pdu.make_response(message_id=message.message_id, unsuccess_sme=tuple(failed))
 
     def _on_query_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
@@ -581,11 +626,9 @@ class SmscServer:
                 destination_addr=cancel.destination_addr,
                 service_type=cancel.service_type,
             )
-        if not targets:
+        cancelled = [message for message in targets if self.lifecycle.cancel(message)]
+        if not cancelled:
             return pdu.make_response(S.ESME_RCANCELFAIL)
-        now = self.clock.now()
-        for message in targets:
-            message.set_state(MessageState.DELETED, now, "cancel_sm")
         return pdu.make_response()
 
     def _on_replace_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
@@ -605,8 +648,16 @@ class SmscServer:
             changes["validity_period"] = replace.validity_period
         kept = tuple(t for t in message.pdu.tlvs if t.tag != 0x0424)
         changes["tlvs"] = kept + ((Tlv(0x0424, payload),) if payload is not None else ())
-        message.pdu = message.pdu.replace(**changes)
-        message.set_state(message.state, self.clock.now(), "replace_sm")
+        replaced = message.pdu.replace(**changes)
+        try:
+            start, expires = self.lifecycle.times(replaced, conn.account)
+        except TimeRefusal as exc:
+            return pdu.make_response(exc.status)
+        message.pdu = replaced
+        if message.route is not None and payload is None:
+            message.route.text = None  # the receipt quotes the new text
+        message.event(self.clock.now(), "replace_sm")
+        self.lifecycle.replaced(message, start, expires)
         return pdu.make_response()
 
     def _on_broadcast_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
@@ -680,6 +731,23 @@ class SmscServer:
                 break
         self._round_robin[system_id] = start
 
+    def _emit_receipt(self, system_id: str, pdu: P.Pdu, message: Message) -> None:
+        future = self.deliver(system_id, pdu)
+
+        def record(done: asyncio.Future[P.Pdu]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                return
+            status = done.result().command_status
+            message.event(self.clock.now(), f"receipt answered {status_name(status)}")
+
+        future.add_done_callback(record)
+
+    def set_handset(self, number: str, state: HandsetState | str) -> int:
+        """Change a handset's state; messages waiting for it go out when it is back on. Returns how many did."""
+        new = HandsetState(state)
+        self.network.handsets.set_state(number, new)
+        return self.lifecycle.handset_changed(number, new)
+
     def inject_mo(self, source: str, destination: str, text: str) -> list[asyncio.Future[P.Pdu]]:
         """A handset (E.164 source) sends text to a service number: deliver it to the owning account.
 
@@ -702,6 +770,21 @@ class SmscServer:
                 log.info("loopback of %s not delivered: %s", source, exc)
 
         asyncio.get_running_loop().call_soon(echo)
+
+    def _retry_delivery(self, delivery: Delivery, status: int) -> None:
+        """Requeue a delivery the ESME refused, after an exponential backoff on the simulator clock."""
+        settings = self.config.smsc
+        backoff = min(settings.delivery_backoff_max, settings.delivery_backoff * 2 ** (delivery.attempts - 1))
+        self.stats.deliveries_requeued += 1
+        log.info(
+            "%s to %s answered %s; retry %d in %.0f s",
+            delivery.pdu.command_name,
+            delivery.system_id,
+            status_name(status),
+            delivery.attempts,
+            backoff,
+        )
+        self.clock.call_later(backoff, lambda: self._enqueue_delivery(delivery))
 
     def queued_deliveries(self, system_id: str) -> int:
         """Deliveries waiting for a receiver of this account."""

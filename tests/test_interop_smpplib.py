@@ -426,15 +426,39 @@ def test_deliver_sm_reaches_smpplib_and_is_acknowledged(live_server, bind):
         assert live_server.server.stats.deliveries_acked == 1
 
 
-def test_deliver_sm_resp_error_status_reaches_the_future(live_server):
+def test_deliver_sm_refused_by_the_esme_is_retried_with_backoff(live_server):
+    live_server.run(lambda: setattr(live_server.server.config.smsc, "delivery_backoff", 0.05))
+    with esme(live_server, "receiver") as client:
+        statuses = iter([S.ESME_RSYSERR, S.ESME_ROK])
+        received: list = []
+
+        def handler(pdu, **_: Any) -> int:
+            received.append(pdu)
+            return next(statuses)
+
+        client.set_message_received_handler(handler)
+        future = start_delivery(live_server, P.DeliverSm(source_addr="1", destination_addr="2", short_message=b"refuse me"))
+        client.read_once(auto_send_enquire_link=False)  # refused with ESME_RSYSERR
+        client.read_once(auto_send_enquire_link=False)  # the retry, accepted
+        assert [p.short_message for p in received] == [b"refuse me", b"refuse me"]
+        resp = future.result(TIMEOUT)
+        assert isinstance(resp, P.DeliverSmResp) and resp.command_status == 0
+        assert live_server.run(lambda: live_server.server.stats.deliveries_requeued) == 1
+
+
+def test_deliver_sm_refused_every_time_gives_up_with_the_last_status(live_server):
+    def fast_and_few() -> None:
+        live_server.server.config.smsc.delivery_backoff = 0.01
+        live_server.server.config.smsc.delivery_attempts = 3
+
+    live_server.run(fast_and_few)
     with esme(live_server, "receiver") as client:
         received = collecting(client, status=S.ESME_RSYSERR)
-        future = start_delivery(live_server, P.DeliverSm(source_addr="1", destination_addr="2", short_message=b"refuse me"))
-        client.read_once(auto_send_enquire_link=False)
-        assert [p.short_message for p in received] == [b"refuse me"]
+        future = start_delivery(live_server, P.DeliverSm(source_addr="1", destination_addr="2", short_message=b"no"))
+        for _ in range(3):
+            client.read_once(auto_send_enquire_link=False)
         resp = future.result(TIMEOUT)
-        assert isinstance(resp, P.DeliverSmResp)
-        assert resp.command_status == S.ESME_RSYSERR
+        assert len(received) == 3 and resp.command_status == S.ESME_RSYSERR
 
 
 def test_deliveries_wait_for_a_receiver_store_and_forward(live_server):

@@ -11,7 +11,15 @@ from ..smpp.constants import MessageState
 from ..smpp.pdu import Pdu
 
 FINAL_STATES = frozenset(
-    {MessageState.DELIVERED, MessageState.EXPIRED, MessageState.DELETED, MessageState.UNDELIVERABLE, MessageState.REJECTED}
+    {
+        MessageState.DELIVERED,
+        MessageState.EXPIRED,
+        MessageState.DELETED,
+        MessageState.UNDELIVERABLE,
+        MessageState.REJECTED,
+        MessageState.UNKNOWN,
+        MessageState.SKIPPED,
+    }
 )
 
 
@@ -34,11 +42,13 @@ class MessageIdGenerator:
 
 @dataclass
 class Transition:
-    """One state change of a message, at a clock time."""
+    """One timeline entry of a message at a clock time: a state change, or an event (kind 'event')
+    such as a receipt queued or answered, recorded with the state the message was in."""
 
     at: float
     state: MessageState
     note: str = ""
+    kind: str = "state"
 
 
 @dataclass(slots=True, eq=False)
@@ -92,9 +102,19 @@ class Message:
         if state in FINAL_STATES:
             self.final_at = at
 
+    def event(self, at: float, note: str) -> None:
+        """Record something that happened to the message without changing its state."""
+        if self.timeline is None:
+            self.timeline = [Transition(self.submitted_at, MessageState.ENROUTE, "accepted")]
+        self.timeline.append(Transition(at, self.state, note, "event"))
+
     def transitions(self) -> list[Transition]:
-        """The timeline, starting with acceptance."""
+        """The whole timeline (state changes and events), starting with acceptance."""
         return self.timeline or [Transition(self.submitted_at, MessageState.ENROUTE, "accepted")]
+
+    def state_history(self) -> list[MessageState]:
+        """The states the message went through, in order."""
+        return [t.state for t in self.transitions() if t.kind == "state"]
 
 
 class MessageStore:

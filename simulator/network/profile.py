@@ -10,10 +10,12 @@ from importlib import resources
 from pathlib import Path
 
 from ..config import ConfigError, FieldError, Throttle, check_status, load_typed
+from .rules import DeliveryRule, parse_duration
 
 NUMBER_KINDS = ("short_code", "long_number", "premium")
 SENDER_POLICIES = ("reject", "replace")
 ALPHABETS = ("gsm", "latin-1", "iso-8859-15")
+VALIDITY_POLICIES = ("clamp", "reject")
 
 
 @dataclass
@@ -113,12 +115,27 @@ class NetworkProfile:
     open_routing: bool = False
     # phonenumbers carrier names ("FR:Orange France") -> this profile's operator names
     operator_aliases: dict[str, str] = field(default_factory=dict)
+    # Validity: the longest a message may wait (longer asks are clamped or rejected), and the
+    # validity given to messages that ask for none (None: the maximum).
+    max_validity: str = "48h"
+    default_validity: str | None = None
+    validity_policy: str = "clamp"
+    delivery_rules: list[DeliveryRule] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.default_alphabet not in ALPHABETS:
             raise FieldError("default_alphabet", f"must be one of {', '.join(ALPHABETS)}")
         if self.sender_policy not in SENDER_POLICIES:
             raise FieldError("sender_policy", f"must be one of {', '.join(SENDER_POLICIES)}")
+        if self.validity_policy not in VALIDITY_POLICIES:
+            raise FieldError("validity_policy", f"must be one of {', '.join(VALIDITY_POLICIES)}")
+        for name in ("max_validity", "default_validity"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    parse_duration(value)
+                except ValueError as exc:
+                    raise FieldError(name, str(exc)) from None
         if not 1 <= self.max_parts <= 255:
             raise FieldError("max_parts", "must be 1..255")
         names = {op.name for op in self.operators}

@@ -1,0 +1,298 @@
+"""Message lifecycle: what happens to an accepted MT after submit_sm_resp, on the simulator's clock.
+
+Each message gets a delivery plan from the delivery rules (seeded draws), then its steps fire as
+clock calls: one heap of timers for the whole simulator, never a task per message. State changes
+are recorded in the message timeline and turned into delivery receipts per registered_delivery and
+the account's receipt dialect; handsets that are off wait until they come back or the validity
+period ends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from ..clock import Clock, ScheduledCall
+from ..smpp import pdu as P
+from ..smpp.constants import CommandId, MessageState
+from ..smpp.constants import CommandStatus as S
+from ..smpp.timefmt import resolve_time
+from .handsets import HandsetState
+from .messages import FINAL_STATES, Message
+from .receipts import DIALECTS, ReceiptDialect, build_receipt, convert_message_id, wants_receipt
+from .rules import WAIT, DeliveryPlan, MessageFacts, PlannedStep, parse_duration, plan_delivery
+
+Emit = Callable[[str, P.Pdu, Message], None]
+
+
+@dataclass
+class _Tracked:
+    message: Message
+    plan: DeliveryPlan
+    start_at: float
+    expires_at: float
+    step: int = 0
+    call: ScheduledCall | None = None
+    expiry: ScheduledCall | None = None
+    waiting_on: str | None = None
+    receipts: list[str] = field(default_factory=list)
+
+
+class TimeRefusal(ValueError):
+    """schedule_delivery_time or validity_period the network refuses (status says which)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class Lifecycle:
+    """Drives every accepted MT through its delivery plan and emits its receipts."""
+
+    def __init__(self, clock: Clock, rng: random.Random, network, emit: Emit, message_id_format: str = "hex") -> None:  # noqa: ANN001 - Network (import cycle)
+        self.message_id_format = message_id_format
+        self.clock = clock
+        self.rng = rng
+        self.network = network
+        self.emit = emit
+        self._tracked: dict[str, _Tracked] = {}
+        self._waiting: dict[str, list[_Tracked]] = {}
+
+    # --- submit-time checks ------------------------------------------------------------------
+
+    def times(self, pdu: P.Pdu, account) -> tuple[float, float]:  # noqa: ANN001 - config.Account
+        """When delivery may start and when the message expires; TimeRefusal when the profile refuses them."""
+        profile = self.network.profile
+        now = self.clock.now()
+        moment = datetime.fromtimestamp(now, tz=timezone.utc)
+        maximum = parse_duration(profile.max_validity)
+        schedule_text = getattr(pdu, "schedule_delivery_time", "")
+        validity_text = getattr(pdu, "validity_period", "")
+        start = now
+        if schedule_text:
+            scheduled = resolve_time(schedule_text, moment)
+            start = max(now, scheduled.timestamp()) if scheduled else now
+        if validity_text:
+            until = resolve_time(validity_text, moment)
+            expires = until.timestamp() if until else now + maximum
+            if expires <= start:
+                return self._refuse_time(S.ESME_RINVEXPIRY, "validity_period ends before delivery could start")
+        else:
+            default = account.default_validity if account.default_validity is not None else profile.default_validity
+            expires = start + (parse_duration(default) if default is not None else maximum)
+        if expires - now > maximum:
+            if profile.validity_policy == "reject":
+                return self._refuse_time(S.ESME_RINVEXPIRY, f"validity beyond the maximum of {profile.max_validity}")
+            expires = now + maximum
+        return start, expires
+
+    @staticmethod
+    def _refuse_time(status: int, reason: str) -> tuple[float, float]:
+        raise TimeRefusal(status, reason)
+
+    # --- driving messages --------------------------------------------------------------------
+
+    def start(self, message: Message, start_at: float, expires_at: float) -> None:
+        """Plan an accepted message and schedule its first step."""
+        facts = self._facts(message)
+        plan = plan_delivery(self.network.profile.delivery_rules, facts, self.rng)
+        tracked = _Tracked(message, plan, start_at, expires_at)
+        self._tracked[message.message_id] = tracked
+        now = self.clock.now()
+        if start_at > now:
+            message.set_state(MessageState.SCHEDULED, now, f"scheduled for {_iso(start_at)}")
+        message.event(now, f"plan {plan.rule_name}")
+        tracked.expiry = self.clock.call_at(expires_at, lambda: self._expire(tracked))
+        self._schedule_step(tracked, start_at)
+
+    def _facts(self, message: Message) -> MessageFacts:
+        route = message.route
+        destination = route.destination if route is not None else None
+        number = destination.e164 if destination is not None and destination.e164 else message.destination_addr
+        handset = self.network.handsets.state(number)
+        text = route.text if route is not None and isinstance(route.text, str) else None
+        return MessageFacts(
+            destination=number,
+            operator=destination.operator if destination is not None else None,
+            country=destination.country if destination is not None else None,
+            number_type=destination.number_type if destination is not None else "mobile",
+            handset_state=handset.value,
+            account=message.system_id,
+            sender=message.source_addr,
+            short_code=route.service_number.number if route is not None and route.service_number else None,
+            text=text,
+            segments=route.segments if route is not None else 1,
+        )
+
+    def _schedule_step(self, tracked: _Tracked, base: float) -> None:
+        if tracked.step >= len(tracked.plan.steps):
+            return
+        step = tracked.plan.steps[tracked.step]
+        tracked.call = self.clock.call_at(base + step.delay, lambda: self._run_step(tracked))
+
+    def _run_step(self, tracked: _Tracked) -> None:
+        message = tracked.message
+        if message.is_final:
+            return
+        step: PlannedStep = tracked.plan.steps[tracked.step]
+        tracked.step += 1
+        now = self.clock.now()
+        if step.state == WAIT:
+            number = self._facts(message).destination
+            if self.network.handsets.state(number) is HandsetState.ON:
+                self._transition(tracked, MessageState.DELIVERED, 0, None, "handset back on")
+                return
+            if message.state is MessageState.SCHEDULED:
+                self._transition(tracked, MessageState.ENROUTE, 0, None, "waiting for the handset")
+            tracked.waiting_on = number
+            self._waiting.setdefault(number, []).append(tracked)
+            message.event(now, f"waiting: handset {self.network.handsets.state(number).value}")
+            return
+        self._transition(tracked, MessageState[step.state] if isinstance(step.state, str) else step.state, step.err, step.network_error, tracked.plan.rule_name)
+        if not message.is_final:
+            self._schedule_step(tracked, now)
+
+    def _transition(self, tracked: _Tracked, state: MessageState, err: int, network_error: int | None, note: str) -> None:
+        message = tracked.message
+        now = self.clock.now()
+        plan = tracked.plan
+        reported = state
+        if state is MessageState.DELIVERED and plan.impossible_but_delivered:
+            reported = MessageState.UNDELIVERABLE
+            note = f"{note}; handset got it, network reports it undeliverable"
+        message.error_code = err
+        message.set_state(reported, now, note)
+        final = reported in FINAL_STATES
+        if final:
+            self._finish(tracked)
+        if not self._receipt_wanted(message, reported, final):
+            return
+        if final and plan.receipt_never_sent:
+            message.event(now, "receipt never sent (unreliability)")
+            return
+        delay = plan.receipt_delay if final else 0.0
+        copies = 2 if final and plan.duplicate_receipt else 1
+        for _ in range(copies):
+            self._send_receipt(tracked, reported, err, network_error, delay)
+        if final and plan.intermediate_after_final:
+            self._send_receipt(tracked, MessageState.ENROUTE, 0, None, delay + 0.001, force=True)
+
+    def _receipt_wanted(self, message: Message, state: MessageState, final: bool) -> bool:
+        registered = getattr(message.pdu, "registered_delivery", 0)
+        return wants_receipt(registered, state, intermediate=not final)
+
+    def _send_receipt(
+        self, tracked: _Tracked, state: MessageState, err: int, network_error: int | None, delay: float, force: bool = False
+    ) -> None:
+        message = tracked.message
+        pdu = self.receipt_for(message, state, err, network_error)
+        if delay > 0:
+            self.clock.call_later(delay, lambda: self._emit(message, pdu, state))
+        else:
+            self._emit(message, pdu, state)
+
+    def _emit(self, message: Message, pdu: P.Pdu, state: MessageState) -> None:
+        message.event(self.clock.now(), f"receipt {state.name} queued")
+        self.emit(message.system_id, pdu, message)
+
+    def receipt_for(self, message: Message, state: MessageState, err: int, network_error: int | None) -> P.Pdu:
+        """The receipt PDU reporting state for message, in its account's dialect."""
+        mt = message.pdu
+        account = self.network.accounts[message.system_id].account
+        dialect: ReceiptDialect = DIALECTS[account.receipt_dialect]
+        # Convert the id knowing how it was generated (an all-digit hex id is ambiguous otherwise).
+        source = self.message_id_format if self.message_id_format in ("hex", "decimal") else "auto"
+        shown_id = convert_message_id(message.message_id, dialect.id_format, source=source)
+        dialect = dataclasses.replace(dialect, id_format="same")
+        text = message.route.text if message.route is not None and isinstance(message.route.text, str) else ""
+        if not text:
+            try:
+                text = message.payload.decode("latin-1")
+            except AttributeError:
+                text = ""
+        done = message.final_at if message.final_at is not None else self.clock.now()
+        return build_receipt(
+            shown_id,
+            command="data_sm" if mt.command_id == CommandId.data_sm else "deliver_sm",
+            source_addr_ton=getattr(mt, "dest_addr_ton", 0),
+            source_addr_npi=getattr(mt, "dest_addr_npi", 0),
+            source_addr=message.destination_addr,
+            dest_addr_ton=mt.source_addr_ton,  # type: ignore[attr-defined]
+            dest_addr_npi=mt.source_addr_npi,  # type: ignore[attr-defined]
+            destination_addr=message.source_addr,
+            submitted_at=datetime.fromtimestamp(message.submitted_at, tz=timezone.utc),
+            done_at=datetime.fromtimestamp(done, tz=timezone.utc),
+            state=state,
+            error_code=err,
+            network_error=None if network_error is None else bytes((3,)) + network_error.to_bytes(2, "big"),
+            text=text,
+            intermediate=state not in FINAL_STATES,
+            dialect=dialect,
+        )
+
+    def _finish(self, tracked: _Tracked) -> None:
+        for call in (tracked.call, tracked.expiry):
+            if call is not None:
+                call.cancel()
+        if tracked.waiting_on is not None:
+            waiting = self._waiting.get(tracked.waiting_on, [])
+            if tracked in waiting:
+                waiting.remove(tracked)
+            if not waiting:
+                self._waiting.pop(tracked.waiting_on, None)
+            tracked.waiting_on = None
+        self._tracked.pop(tracked.message.message_id, None)
+
+    def _expire(self, tracked: _Tracked) -> None:
+        if not tracked.message.is_final:
+            self._transition(tracked, MessageState.EXPIRED, 0, None, "validity period ended")
+
+    # --- events from outside -----------------------------------------------------------------
+
+    def handset_changed(self, number: str, state: HandsetState) -> int:
+        """A handset changed state: messages waiting for it are delivered when it is back on. Returns how many."""
+        if state is not HandsetState.ON:
+            return 0
+        waiting = list(self._waiting.pop(number, []))
+        for tracked in waiting:
+            tracked.waiting_on = None
+            self._transition(tracked, MessageState.DELIVERED, 0, None, "handset back on")
+        return len(waiting)
+
+    def cancel(self, message: Message) -> bool:
+        """cancel_sm: a pending message becomes DELETED (with a receipt if one was asked for)."""
+        if message.is_final:
+            return False
+        tracked = self._tracked.get(message.message_id)
+        if tracked is None:
+            # Not driven by the lifecycle (a broadcast_sm): it just ends.
+            message.set_state(MessageState.DELETED, self.clock.now(), "cancel_sm")
+            return True
+        self._transition(tracked, MessageState.DELETED, 0, None, "cancel_sm")
+        return True
+
+    def replaced(self, message: Message, start_at: float, expires_at: float) -> None:
+        """replace_sm changed the schedule or validity of a pending message."""
+        tracked = self._tracked.get(message.message_id)
+        if tracked is None or message.is_final:
+            return
+        if tracked.expiry is not None:
+            tracked.expiry.cancel()
+        tracked.expires_at = expires_at
+        tracked.expiry = self.clock.call_at(expires_at, lambda: self._expire(tracked))
+        if message.state is MessageState.SCHEDULED and tracked.step == 0:
+            if tracked.call is not None:
+                tracked.call.cancel()
+            tracked.start_at = start_at
+            self._schedule_step(tracked, start_at)
+
+    def pending(self) -> int:
+        """Messages not yet in a final state."""
+        return len(self._tracked)
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc).isoformat(timespec="seconds")
