@@ -102,10 +102,12 @@ class Lifecycle:
         tracked = _Tracked(message, plan, start_at, expires_at)
         self._tracked[message.message_id] = tracked
         now = self.clock.now()
+        message.rule = plan.rule_name
         if start_at > now:
             message.set_state(MessageState.SCHEDULED, now, f"scheduled for {_iso(start_at)}")
-        message.event(now, f"plan {plan.rule_name}")
-        tracked.expiry = self.clock.call_at(expires_at, lambda: self._expire(tracked))
+        # Most plans end long before the validity period: only those that may not get an expiry timer.
+        if any(step.state == WAIT for step in plan.steps) or start_at + sum(s.delay for s in plan.steps) >= expires_at:
+            tracked.expiry = self.clock.call_at(expires_at, lambda: self._expire(tracked))
         self._schedule_step(tracked, start_at)
 
     def _facts(self, message: Message) -> MessageFacts:
@@ -283,6 +285,8 @@ class Lifecycle:
             tracked.expiry.cancel()
         tracked.expires_at = expires_at
         tracked.expiry = self.clock.call_at(expires_at, lambda: self._expire(tracked))
+        if tracked.call is not None and tracked.call.when >= expires_at:
+            tracked.call.cancel()  # the next step would come after the new validity: expiry wins
         if message.state is MessageState.SCHEDULED and tracked.step == 0:
             if tracked.call is not None:
                 tracked.call.cancel()

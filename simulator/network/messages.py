@@ -65,6 +65,7 @@ class Message:
     final_at: float | None = None
     timeline: list[Transition] | None = None
     route: Any = None  # the network's Route: operator, price, segments, decoded text
+    rule: str | None = None  # the delivery rule that planned its fate
 
     @property
     def source_addr(self) -> str:

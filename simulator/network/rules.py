@@ -20,6 +20,7 @@ Error codes of the defaults are GSM MAP error codes (3GPP TS 29.002), reported b
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
@@ -69,6 +70,14 @@ _DURATION_HELP = "use a number of seconds or a string such as '250ms', '2s', '5m
 
 def parse_duration(value: str | float | int) -> float:
     """Seconds from a number of seconds or a string such as '250ms', '2s', '5m', '3h', '2d' or '1h30m'."""
+    try:
+        return _parse_duration(value)
+    except TypeError:  # unhashable, so not a duration either: let the parser say why
+        return _parse_duration.__wrapped__(value)
+
+
+@functools.lru_cache(maxsize=1024)  # profiles and rules repeat the same few durations on every submit
+def _parse_duration(value: str | float | int) -> float:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(f"invalid duration {value!r}: {_DURATION_HELP}")
     if not isinstance(value, str):
@@ -349,18 +358,17 @@ class RuleMatch:
 
     def matches(self, facts: MessageFacts) -> bool:
         """True when every given condition holds for the message."""
-        exact = (
-            (self.destination, facts.destination),
-            (self.operator, facts.operator),
-            (self.country, facts.country),
-            (self.number_type, facts.number_type),
-            (self.handset_state, facts.handset_state),
-            (self.account, facts.account),
-            (self.sender, facts.sender),
-            (self.short_code, facts.short_code),
-        )
-        if any(wanted is not None and wanted != actual for wanted, actual in exact):
-            return False
+        # Only the keys this rule sets are compared: rules are checked for every message.
+        exact = self.__dict__.get("_exact")
+        if exact is None:
+            exact = self.__dict__["_exact"] = tuple(
+                (name, getattr(self, name))
+                for name in ("destination", "operator", "country", "number_type", "handset_state", "account", "sender", "short_code")
+                if getattr(self, name) is not None
+            )
+        for name, wanted in exact:
+            if getattr(facts, name) != wanted:
+                return False
         if self.destination_prefix is not None and not facts.destination.startswith(self.destination_prefix):
             return False
         if self.destination_regex is not None and not _regex(self.destination_regex).search(facts.destination):
