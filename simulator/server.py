@@ -252,6 +252,8 @@ class SmppConnection(asyncio.Protocol):
                     log.exception("session %d: could not answer %s at all", self.id, pdu.command_name)
             if self._debug:
                 log.debug("session %d -> %s", self.id, response)
+        if command_id in BIND_TYPE or command_id == C.unbind:
+            self.server._receivers.clear()
         if command_id in BIND_TYPE and self.session.is_bound:
             self.server._drain_account(self.account.system_id if self.account else "")
 
@@ -288,6 +290,7 @@ class SmppConnection(asyncio.Protocol):
                 ", closing" if event.fatal else "",
             )
         elif isinstance(event, StateChanged):
+            server._receivers.clear()
             if event.new is SessionState.UNBOUND:
                 log.info("session %d unbound (unbind_resp received)", self.id)
         elif isinstance(event, ResponseTimeout):
@@ -304,7 +307,8 @@ class SmppConnection(asyncio.Protocol):
         session = self.session
         while self.pending and session.can_receive_messages and session.can_send_request():
             delivery = self.pending.popleft()
-            sent = self._send(delivery.pdu.replace(sequence_number=0))
+            pdu = delivery.pdu
+            sent = self._send(pdu if pdu.sequence_number == 0 else pdu.with_sequence(0))
             delivery.attempts += 1
             self.in_flight[sent.sequence_number] = delivery
             self.server.stats.deliveries_sent += 1
@@ -353,6 +357,9 @@ class SmscServer:
         )
         self._wake: asyncio.TimerHandle | None = None
         self._wake_at_time = float("inf")
+        self._dirty: set[SmppConnection] = set()
+        # Receiver binds per account, rebuilt whenever a session binds, unbinds or closes.
+        self._receivers: dict[str, list[SmppConnection]] = {}
         self.message_ids = MessageIdGenerator(self.config.smsc.message_id_format, self.rng)
         self.stats = ServerStats()
         self.connections: dict[int, SmppConnection] = {}
@@ -490,6 +497,7 @@ class SmscServer:
 
     def _unregister(self, conn: SmppConnection) -> None:
         self.connections.pop(conn.id, None)
+        self._receivers.clear()
 
     def bound_connections(self, system_id: str) -> list[SmppConnection]:
         """Live bound connections of an account."""
@@ -712,7 +720,12 @@ class SmscServer:
         queue = self._queues.get(system_id)
         if not queue:
             return
-        receivers = [c for c in self.bound_connections(system_id) if c.session.can_receive_messages]
+        receivers = self._receivers.get(system_id)
+        if receivers is None:
+            receivers = self._receivers[system_id] = [
+                c for c in self.bound_connections(system_id) if c.session.can_receive_messages
+            ]
+        receivers = [c for c in receivers if c.session.can_receive_messages]
         if not receivers:
             return
         start = self._round_robin.get(system_id, 0)
@@ -723,13 +736,24 @@ class SmscServer:
                 if conn.session.can_send_request() and len(conn.pending) == 0:
                     conn.pending.append(queue.popleft())
                     conn._pump()
-                    conn.flush()
+                    self._mark_dirty(conn)
                     start = (start + i + 1) % len(receivers)
                     placed = True
                     break
             if not placed:
                 break
         self._round_robin[system_id] = start
+
+    def _mark_dirty(self, conn: SmppConnection) -> None:
+        """Write conn's queued PDUs soon, together with whatever else this turn of the loop queues."""
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush_dirty)
+        self._dirty.add(conn)
+
+    def _flush_dirty(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        for conn in dirty:
+            conn.flush()
 
     def _emit_receipt(self, system_id: str, pdu: P.Pdu, message: Message) -> None:
         future = self.deliver(system_id, pdu)

@@ -223,14 +223,20 @@ def _safe_char(char: str) -> str:
 
 
 def _safe_text(text: str) -> str:
+    if _ALL_SAFE.issuperset(text):  # the common case, without a call per character
+        return text
     return "".join(_safe_char(c) for c in text)
+
+
+_ALL_SAFE = frozenset(_GSM_SAFE)
 
 
 def _receipt_time(moment: datetime, with_seconds: bool) -> str:
     if moment.tzinfo is None:
         raise ValueError("receipt dates need aware datetimes (they are shown in UTC)")
-    utc = moment.astimezone(timezone.utc)
-    return utc.strftime("%y%m%d%H%M%S" if with_seconds else "%y%m%d%H%M")
+    u = moment.astimezone(timezone.utc)
+    minutes = f"{u.year % 100:02d}{u.month:02d}{u.day:02d}{u.hour:02d}{u.minute:02d}"
+    return f"{minutes}{u.second:02d}" if with_seconds else minutes
 
 
 def _three_digits(name: str, value: int) -> str:

@@ -446,10 +446,16 @@ def select_rule(rules: list[DeliveryRule], facts: MessageFacts) -> tuple[Deliver
     for index, rule in enumerate(rules):
         if rule.match.matches(facts):
             return rule, rule.name or f"delivery_rules[{index}]"
-    for rule in DEFAULTS:
-        if rule.match.matches(facts):
-            return rule, rule.name or "default"
-    raise AssertionError("the last default rule matches every message")  # pragma: no cover
+    # The defaults depend on number type and handset state only: remember the answer per pair.
+    key = (facts.number_type, facts.handset_state)
+    found = _DEFAULT_BY_KEY.get(key)
+    if found is None:
+        rule = next(rule for rule in DEFAULTS if rule.match.matches(facts))
+        found = _DEFAULT_BY_KEY[key] = (rule, rule.name or "default")
+    return found
+
+
+_DEFAULT_BY_KEY: dict[tuple[str | None, str | None], tuple[DeliveryRule, str]] = {}
 
 
 def plan_delivery(rules: list[DeliveryRule], facts: MessageFacts, rng: random.Random) -> DeliveryPlan:

@@ -504,7 +504,7 @@ class Session:
         if command_id not in NO_RESPONSE and len(self._outstanding) >= self.config.window:
             raise SessionError(f"window of {self.config.window} outstanding requests is full")
         if pdu.sequence_number == 0:
-            pdu = pdu.replace(sequence_number=self.next_sequence_number())
+            pdu = pdu.with_sequence(self.next_sequence_number())
         if command_id in BIND_IDS:
             self._pending_bind = pdu
         if command_id not in NO_RESPONSE:
