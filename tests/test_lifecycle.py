@@ -309,3 +309,12 @@ class LifecycleMachine(RuleBasedStateMachine):
 
 TestLifecycleMachine = LifecycleMachine.TestCase
 TestLifecycleMachine.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)
+
+
+def test_readme_vocabulary_table_is_the_code_table() -> None:
+    from pathlib import Path
+
+    from simulator.network.receipts import vocabulary_table_markdown
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert vocabulary_table_markdown() in readme
