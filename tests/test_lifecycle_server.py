@@ -14,6 +14,9 @@ import smpplib.smpp
 from simulator.clock import VirtualClock
 from simulator.config import Account, Sender, ServerConfig, Throttle
 from simulator.harness.runner import ThreadedServer
+
+from .smpplib_helpers import close, receive
+from .smpplib_helpers import connect as _connect
 from simulator.network.receipts import parse_receipt_text
 from simulator.smpp.constants import MessageState as M
 
@@ -46,11 +49,6 @@ def advance(smsc: ThreadedServer, seconds: float) -> None:
     smsc.run(step)
 
 
-def connect(smsc: ThreadedServer, mode: str = "transceiver", system_id: str = "shop") -> smpplib.client.Client:
-    client = smpplib.client.Client(smsc.host, smsc.port, timeout=5, allow_unknown_opt_params=True)
-    client.connect()
-    getattr(client, f"bind_{mode}")(system_id=system_id, password="pw")
-    return client
 
 
 def submit(client: smpplib.client.Client, destination: str = SFR, registered_delivery: int = 1) -> str:
@@ -71,22 +69,8 @@ def submit(client: smpplib.client.Client, destination: str = SFR, registered_del
     return response.message_id.decode()
 
 
-def receive(client: smpplib.client.Client) -> smpplib.command.Command:
-    """The next deliver_sm; enquire_links the SMSC sent while the clock advanced are answered on the way."""
-    got: list[smpplib.command.Command] = []
-    client.set_message_received_handler(lambda pdu: got.append(pdu))
-    for _ in range(5):
-        client.read_once()
-        if got:
-            return got[0]
-    raise AssertionError("no deliver_sm")
 
 
-def close(client: smpplib.client.Client) -> None:
-    try:
-        client.unbind()
-    finally:
-        client.disconnect()
 
 
 def test_receipt_delivered_to_smpplib(smsc: ThreadedServer) -> None:
@@ -179,3 +163,9 @@ def test_receipt_dialect_decimal_ids(smsc: ThreadedServer) -> None:
         assert fields["id"] == str(int(message_id, 16))
     finally:
         close(client)
+
+
+
+def connect(server: ThreadedServer, mode: str = "transceiver", system_id: str = "shop"):  # noqa: ANN201
+    """Bind with smpplib (transceiver unless said)."""
+    return _connect(server, mode, system_id)

@@ -16,6 +16,9 @@ import smpplib.smpp
 
 from simulator.config import Account, Sender, ServerConfig, Throttle
 from simulator.harness.runner import ThreadedServer
+
+from .smpplib_helpers import close, receive
+from .smpplib_helpers import connect as _connect
 from simulator.smpp.constants import CommandStatus as S
 
 ORANGE_FR = "+33607000000"
@@ -45,11 +48,6 @@ def network_server(request: pytest.FixtureRequest):
         yield running
 
 
-def connect(server: ThreadedServer, mode: str = "transmitter", system_id: str = "shop") -> smpplib.client.Client:
-    client = smpplib.client.Client(server.host, server.port, timeout=5, allow_unknown_opt_params=True)
-    client.connect()
-    getattr(client, f"bind_{mode}")(system_id=system_id, password="pw")
-    return client
 
 
 def submit(client: smpplib.client.Client, source: str, destination: str, text: bytes = b"hello", **fields: object) -> int:
@@ -73,20 +71,8 @@ def submit(client: smpplib.client.Client, source: str, destination: str, text: b
         return exc.args[1]
 
 
-def receive(client: smpplib.client.Client) -> smpplib.command.Command:
-    """Read one deliver_sm the way smpplib's listen loop does: handled, then answered with deliver_sm_resp."""
-    got: list[smpplib.command.Command] = []
-    client.set_message_received_handler(lambda pdu: got.append(pdu))
-    client.read_once()
-    assert len(got) == 1, "expected a deliver_sm"
-    return got[0]
 
 
-def close(client: smpplib.client.Client) -> None:
-    try:
-        client.unbind()
-    finally:
-        client.disconnect()
 
 
 def test_routing_reject_short_code_to_another_operator(network_server: ThreadedServer) -> None:
@@ -257,3 +243,9 @@ def test_mo_errors_are_reported_to_the_caller(network_server: ThreadedServer) ->
         network_server.run(lambda: network_server.server.inject_mo(SFR_FR, "20345", "hi"))
     assert asyncio  # the server keeps serving: a fresh bind works
     close(connect(network_server))
+
+
+
+def connect(server: ThreadedServer, mode: str = "transmitter", system_id: str = "shop"):  # noqa: ANN201
+    """Bind with smpplib (transmitter unless said)."""
+    return _connect(server, mode, system_id)
