@@ -23,7 +23,7 @@ from ..smpp.timefmt import resolve_time
 from .handsets import HandsetState
 from .messages import FINAL_STATES, Message
 from .receipts import DIALECTS, ReceiptDialect, build_receipt, convert_message_id, wants_receipt
-from .rules import WAIT, DeliveryPlan, MessageFacts, PlannedStep, parse_duration, plan_delivery
+from .rules import WAIT, DeliveryPlan, MessageFacts, PlannedStep, default_rule, parse_duration, plan_delivery, plan_for_rule
 
 Emit = Callable[[str, P.Pdu, Message], None]
 
@@ -97,8 +97,17 @@ class Lifecycle:
 
     def start(self, message: Message, start_at: float, expires_at: float) -> None:
         """Plan an accepted message and schedule its first step."""
-        facts = self._facts(message)
-        plan = plan_delivery(self.network.profile.delivery_rules, facts, self.rng)
+        rules = self.network.profile.delivery_rules
+        if rules:
+            plan = plan_delivery(rules, self._facts(message), self.rng)
+        else:
+            # Only the built-in rules: they look at the number type and handset state alone.
+            route = message.route
+            destination = route.destination if route is not None else None
+            number = destination.e164 if destination is not None and destination.e164 else message.destination_addr
+            number_type = destination.number_type if destination is not None else "mobile"
+            rule, name = default_rule(number_type, self.network.handsets.state(number).value)
+            plan = plan_for_rule(rule, name, self.rng)
         tracked = _Tracked(message, plan, start_at, expires_at)
         self._tracked[message.message_id] = tracked
         now = self.clock.now()

@@ -446,10 +446,15 @@ def select_rule(rules: list[DeliveryRule], facts: MessageFacts) -> tuple[Deliver
     for index, rule in enumerate(rules):
         if rule.match.matches(facts):
             return rule, rule.name or f"delivery_rules[{index}]"
-    # The defaults depend on number type and handset state only: remember the answer per pair.
-    key = (facts.number_type, facts.handset_state)
+    return default_rule(facts.number_type, facts.handset_state)
+
+
+def default_rule(number_type: str | None, handset_state: str | None) -> tuple[DeliveryRule, str]:
+    """The built-in rule for a message: the defaults depend on number type and handset state only."""
+    key = (number_type, handset_state)
     found = _DEFAULT_BY_KEY.get(key)
     if found is None:
+        facts = MessageFacts(destination="", number_type=number_type, handset_state=handset_state)
         rule = next(rule for rule in DEFAULTS if rule.match.matches(facts))
         found = _DEFAULT_BY_KEY[key] = (rule, rule.name or "default")
     return found
@@ -461,6 +466,37 @@ _DEFAULT_BY_KEY: dict[tuple[str | None, str | None], tuple[DeliveryRule, str]] =
 def plan_delivery(rules: list[DeliveryRule], facts: MessageFacts, rng: random.Random) -> DeliveryPlan:
     """The delivery plan of a message: the first matching rule (else the defaults), every draw made with rng."""
     rule, name = select_rule(rules, facts)
+    return plan_for_rule(rule, name, rng)
+
+
+def _is_static(rule: DeliveryRule) -> bool:
+    """True when a rule draws nothing: one sequence of fixed delays and no unreliability."""
+    knobs = rule.unreliability
+    return (
+        rule.sequence is not None
+        and not any(isinstance(step.after, DelayDistribution) for step in rule.sequence)
+        and not isinstance(knobs.receipt_delay, DelayDistribution)
+        and not (knobs.duplicate_receipt or knobs.intermediate_after_final)
+        and not (knobs.receipt_never_sent or knobs.impossible_but_delivered)
+    )
+
+
+_STATIC_PLANS: dict[int, tuple[DeliveryRule, DeliveryPlan]] = {}
+
+
+def plan_for_rule(rule: DeliveryRule, name: str, rng: random.Random) -> DeliveryPlan:
+    """The plan a rule gives one message. A rule that draws nothing gives the same plan every time,
+    built once (and then takes nothing from rng, which keeps replays deterministic all the same)."""
+    cached = _STATIC_PLANS.get(id(rule))
+    if cached is not None and cached[0] is rule and cached[1].rule_name == name:
+        return cached[1]
+    plan = _draw_plan(rule, name, rng)
+    if _is_static(rule):
+        _STATIC_PLANS[id(rule)] = (rule, plan)
+    return plan
+
+
+def _draw_plan(rule: DeliveryRule, name: str, rng: random.Random) -> DeliveryPlan:
     # Draws happen in one fixed order (outcome, step delays, the four flags, receipt delay) and every
     # flag is drawn even at probability 0, so a seed replays the same plans whatever the knobs say.
     sequence = rule.sequence if rule.sequence is not None else _choose(rule.outcomes or [], rng).sequence
