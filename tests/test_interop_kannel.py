@@ -89,3 +89,28 @@ def test_kannel_binds_submits_receives_mo_and_unbinds(tmp_path: Path, mo_receive
         # Kannel's graceful shutdown unbinds before closing.
         wait_until(lambda: not smsc.run(lambda: smsc.server.bound_connections("kannel")), what="Kannel to unbind")
         assert smsc.server.stats.handler_errors == 0 and smsc.server.stats.protocol_errors == 0
+
+
+def test_kannel_receives_our_delivery_receipts(tmp_path: Path, mo_receiver) -> None:
+    from simulator.clock import VirtualClock
+
+    callback_port, hits = mo_receiver
+    clock = VirtualClock()
+    config = ServerConfig(network="open", accounts=[Account(system_id="kannel", password="secret")])
+    with ThreadedServer(config, clock=clock) as smsc:
+        with Kannel(KannelConfig(smsc_port=smsc.port), tmp_path / "kannel") as kannel:
+            dlr_url = f"http://127.0.0.1:{callback_port}/dlr?id=m1&type=%d&status=%A&fid=%F"
+            status, _ = kannel.sendsms(to="33612345678", text="DLR please", **{"dlr-mask": "31", "dlr-url": dlr_url})
+            assert status == 202
+            message = wait_until(lambda: smsc.run(lambda: smsc.server.store.all()), what="the submit_sm")[0]
+            assert message.pdu.registered_delivery & 0x01  # dlr-mask 31 -> final receipt requested
+            ack = wait_until(lambda: [h for h in hits if h.get("type") == "8"], what="Kannel's SMSC ACK callback")[0]
+            assert ack["fid"] == message.message_id
+
+            def advance() -> None:
+                clock.advance(5)
+                smsc.server.poll_timers()
+
+            smsc.run(advance)  # the default plan: DELIVERED 2 s after acceptance
+            final = wait_until(lambda: [h for h in hits if h.get("type") == "1"], what="Kannel's DELIVRD callback")[0]
+            assert final["fid"] == message.message_id and "stat:DELIVRD" in final["status"]
