@@ -318,3 +318,19 @@ def test_readme_vocabulary_table_is_the_code_table() -> None:
 
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert vocabulary_table_markdown() in readme
+
+
+def test_store_search_by_number_account_and_state() -> None:
+    from simulator.network.messages import MessageStore
+
+    world = World()
+    world.network.handsets.set_state(FIXED, "on")
+    store = MessageStore()
+    for destination in (SFR, SFR, FIXED):
+        store.add(world.submit(destination))
+    world.clock.advance(60)
+    assert len(store.search(number="33612345678")) == 2 and len(store.search(number=SFR)) == 2
+    assert [m.destination_addr for m in store.search(state="undeliverable")] == ["33142000000"]
+    assert len(store.search(account="shop", state=M.DELIVERED)) == 2
+    assert store.search(account="nobody") == []
+    assert len(store.search(number="MYSHOP")) == 3  # the sender is a party too

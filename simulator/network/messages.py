@@ -154,6 +154,29 @@ class MessageStore:
         """Every stored message, in submission order."""
         return list(self._by_id.values())
 
+    def search(
+        self,
+        *,
+        number: str | None = None,
+        account: str | None = None,
+        state: MessageState | str | None = None,
+    ) -> list[Message]:
+        """Messages to or from a number (with or without '+'), of an account, in a state; in submission order."""
+        wanted = None if state is None else (state if isinstance(state, MessageState) else MessageState[state.upper()])
+        digits = number.lstrip("+") if number is not None else None
+        found = []
+        for message in self._by_id.values():
+            if account is not None and message.system_id != account:
+                continue
+            if wanted is not None and message.state is not wanted:
+                continue
+            if digits is not None:
+                parties = {message.source_addr.lstrip("+"), *(d.lstrip("+") for d in message.destinations or (message.destination_addr,))}
+                if digits not in parties:
+                    continue
+            found.append(message)
+        return found
+
     def clear(self) -> None:
         """Forget every message."""
         self._by_id.clear()
