@@ -270,6 +270,9 @@ class SmppConnection(asyncio.Protocol):
                 elif delivery.future is not None and not delivery.future.done():
                     delivery.future.set_result(event.pdu)
             self._pump()
+            # Window room on this bind also serves what waits at the account level.
+            if self.account is not None and server._queues.get(self.account.system_id):
+                server._drain_account(self.account.system_id)
         elif isinstance(event, RequestRejected):
             server.stats.rejected += 1
             log.info(
@@ -445,7 +448,10 @@ class SmscServer:
             await asyncio.sleep(TIMER_TICK)
             self.poll_timers()
             if self.gc_policy is not None:
-                self.gc_policy.tick(loop.time(), self.active)
+                # Timers about to fire count as activity: the idle sweep must not delay them.
+                due = self.clock.next_due()
+                soon = due is not None and self.clock.seconds_until(due) < 2 * self.gc_policy.idle_after
+                self.gc_policy.tick(loop.time(), self.active or soon)
             self.active = False
 
     def _wake_for(self, when: float) -> None:

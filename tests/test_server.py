@@ -214,3 +214,17 @@ async def test_handler_crash_answers_syserr_and_keeps_serving() -> None:
         await esme.unbind()
     finally:
         await server.stop()
+
+
+async def test_account_queue_drains_as_window_room_frees() -> None:
+    cfg = ServerConfig(network="open", accounts=[Account(system_id="smppclient1", password="password", window=2)])
+    server = await started(cfg)
+    try:
+        receiver = await client(server, "receiver")
+        futures = [server.deliver("smppclient1", P.DeliverSm(short_message=b"%d" % i)) for i in range(20)]
+        got = [(await receiver.next_message()).short_message for _ in range(20)]
+        assert got == [b"%d" % i for i in range(20)]  # all of them, in order, through a window of 2
+        await asyncio.wait_for(asyncio.gather(*futures), 5)
+        await receiver.unbind()
+    finally:
+        await server.stop()

@@ -217,7 +217,9 @@ class Lifecycle:
         # Convert the id knowing how it was generated (an all-digit hex id is ambiguous otherwise).
         source = self.message_id_format if self.message_id_format in ("hex", "decimal") else "auto"
         shown_id = convert_message_id(message.message_id, dialect.id_format, source=source)
-        dialect = dataclasses.replace(dialect, id_format="same")
+        dialect = _SAME_ID.get(account.receipt_dialect) or _SAME_ID.setdefault(
+            account.receipt_dialect, dataclasses.replace(dialect, id_format="same")
+        )
         text = message.route.text if message.route is not None and isinstance(message.route.text, str) else ""
         if not text:
             try:
@@ -305,6 +307,9 @@ class Lifecycle:
     def pending(self) -> int:
         """Messages not yet in a final state."""
         return len(self._tracked)
+
+
+_SAME_ID: dict[str, ReceiptDialect] = {}  # each dialect with the id already converted
 
 
 def _iso(timestamp: float) -> str:
