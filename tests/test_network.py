@@ -332,3 +332,11 @@ def test_any_submit_gets_a_route_or_a_refusal_never_an_exception(
     assert isinstance(result, (Route, Refusal))
     if isinstance(result, Refusal):
         assert result.status != 0 and result.reason
+
+
+def test_estimate_takes_no_throttle_token() -> None:
+    net = network(shop(credits=None, throttle=None))
+    for _ in range(20):
+        accepted(net.estimate("shop", "MYSHOP", SFR_FR, "hi"))
+    assert net.accounts["shop"].throttle.trips == 0
+    assert all(isinstance(net.check_submit("shop", mt("MYSHOP", SFR_FR), 0.0), Route) for _ in range(5))

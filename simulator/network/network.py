@@ -25,6 +25,7 @@ from .encoding import (
     count_segments,
     dcs_alphabet,
     decode_text,
+    encode_text,
     message_part_from_pdu,
     split_text,
 )
@@ -173,11 +174,19 @@ class Network:
 
     # --- MT ----------------------------------------------------------------------------------
 
-    def check_submit(self, system_id: str, pdu: P.Pdu, now: float, *, destination: tuple[int, int, str] | None = None) -> Route | Refusal:
+    def check_submit(
+        self,
+        system_id: str,
+        pdu: P.Pdu,
+        now: float,
+        *,
+        destination: tuple[int, int, str] | None = None,
+        dry_run: bool = False,
+    ) -> Route | Refusal:
         """Apply the network's rules to one MT (submit_sm, data_sm, or one submit_multi destination).
 
         On acceptance the price is debited and, for a long message, the part is recorded for
-        reassembly; nothing is changed on refusal.
+        reassembly; nothing is changed on refusal, nor by a dry run (no throttle token, debit or part).
         """
         state = self.accounts.get(system_id)
         if state is None:
@@ -185,7 +194,7 @@ class Network:
         account = state.account
         profile = self.profile
         dest_ton, dest_npi, dest_addr = destination or (pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr)  # type: ignore[attr-defined]
-        if state.throttle is not None and not state.throttle.take(now):
+        if state.throttle is not None and not dry_run and not state.throttle.take(now):
             return self._refuse("throttled", f"{system_id} exceeds {state.throttle.rate:g} submits/s")
         if profile.open_routing:
             if not dest_addr:
@@ -263,6 +272,10 @@ class Network:
             return Refusal(exc.status, str(exc))
 
         price = profile.mt_price(service) * segments
+        if dry_run:
+            if not state.credits.can_pay(price, dest.country, now):
+                return self._refuse("insufficient_credit", f"{system_id} cannot pay {price} credits")
+            return Route(source, dest, service, segments, price, text, sender_replaced=replaced, concatenated=part.total > 1)
         try:
             state.credits.debit(price, now, "mt", country=dest.country, number=service.number if service else None)
         except InsufficientCredit as exc:
@@ -300,10 +313,8 @@ class Network:
         state.purchases.append((now, bundle.price, bundle.credits))
         return bundle.credits
 
-    def estimate(self, system_id: str, source: str, destination: str, text: str) -> Route | Refusal:
+    def estimate(self, system_id: str, source: str, destination: str, text: str, now: float = 0.0) -> Route | Refusal:
         """Dry run: segments and price of a text without sending it or debiting anything."""
-        from .encoding import encode_text
-
         data_coding, payload = encode_text(text, self.profile.default_alphabet)
         probe = P.SubmitSm(
             source_addr=source,
@@ -311,18 +322,7 @@ class Network:
             data_coding=data_coding,
             tlvs=(P.Tlv(0x0424, payload),),
         )
-        state = self.accounts.get(system_id)
-        if state is None:
-            return Refusal(S.ESME_RSYSERR, f"no network account for {system_id!r}")
-        saved = (state.credits.balance, [b.credits for b in state.credits.bundles], len(state.credits.history), state.credits.usage.copy())
-        try:
-            return self.check_submit(system_id, probe, 0.0)
-        finally:
-            state.credits.balance = saved[0]
-            for bundle, credits in zip(state.credits.bundles, saved[1]):
-                bundle.credits = credits
-            del state.credits.history[saved[2] :]
-            state.credits.usage = saved[3]
+        return self.check_submit(system_id, probe, now, dry_run=True)
 
     # --- MO ----------------------------------------------------------------------------------
 
