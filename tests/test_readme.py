@@ -1,0 +1,41 @@
+"""The README's YAML examples load: documentation that users copy must be valid configuration."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from simulator.config import load_typed, parse_config
+from simulator.network.profile import NetworkProfile
+from simulator.network.rules import load_rules
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+BLOCKS = re.findall(r"```yaml\n(.*?)```", README, re.S)
+
+
+def test_every_yaml_example_is_checked() -> None:
+    assert len(BLOCKS) == 4
+
+
+def test_server_config_example() -> None:
+    (block,) = [b for b in BLOCKS if b.startswith("smsc:")]
+    config = parse_config(block, "README")
+    assert config.accounts[0].receipt_dialect == "standard" and config.smsc.delivery_attempts == 5
+
+
+def test_profile_example() -> None:
+    (block,) = [b for b in BLOCKS if b.startswith("name: mine")]
+    profile = load_typed(block, NetworkProfile, "README")
+    assert profile.numbers[0].number == "20345" and profile.loopback_numbers == ["+33607000009"]
+
+
+def test_account_example() -> None:
+    (block,) = [b for b in BLOCKS if b.startswith("network: default")]
+    account = parse_config(block, "README").accounts[0]
+    assert account.default_sender == "MYSHOP" and account.throttle is not None and account.throttle.rate == 0
+
+
+def test_delivery_rules_example() -> None:
+    (block,) = [b for b in BLOCKS if b.startswith("delivery_rules:")]
+    rules = load_rules(block, "README")
+    assert [r.name for r in rules][0] == "slow-sfr" and rules[1].outcomes is not None
