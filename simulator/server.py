@@ -14,7 +14,7 @@ import random
 import signal
 import socket
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -78,7 +78,6 @@ class ServerStats:
     deliveries_sent: int = 0
     deliveries_acked: int = 0
     deliveries_requeued: int = 0
-    statuses: dict[str, int] = field(default_factory=dict)
 
 
 class GcPolicy:
@@ -186,8 +185,6 @@ class SmppConnection(asyncio.Protocol):
                 except OSError:
                     pass
         server.active = True
-        if server.on_activity is not None:
-            server.on_activity()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Unregister; requeue deliveries that were not acknowledged, so nothing is lost."""
@@ -366,7 +363,6 @@ class SmscServer:
         self.message_ids = MessageIdGenerator(self.config.smsc.message_id_format, self.rng)
         self.stats = ServerStats()
         self.connections: dict[int, SmppConnection] = {}
-        self.on_activity: Callable[[], None] | None = None
         self._connection_ids = itertools.count(1)
         self._queues: dict[str, deque[Delivery]] = {}
         self._round_robin: dict[str, int] = {}

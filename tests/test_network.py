@@ -108,7 +108,7 @@ def test_sender_ids_by_validation_state() -> None:
     refused(net.check_submit("shop", mt("12", SFR_FR, source_ton=5), 0.0), S.ESME_RINVSRCADR)  # too short
 
 
-def test_unapproved_sender_replaced_when_the_profile_says_so(tmp_path) -> None:  # noqa: ANN001
+def test_unapproved_sender_replaced_when_the_profile_says_so() -> None:
     profile = load_profile("default")
     profile.sender_policy = "replace"
     net = Network(profile, [shop()])

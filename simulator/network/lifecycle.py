@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -38,7 +38,6 @@ class _Tracked:
     call: ScheduledCall | None = None
     expiry: ScheduledCall | None = None
     waiting_on: str | None = None
-    receipts: list[str] = field(default_factory=list)
 
 
 class TimeRefusal(ValueError):
@@ -79,19 +78,15 @@ class Lifecycle:
             until = resolve_time(validity_text, moment)
             expires = until.timestamp() if until else now + maximum
             if expires <= start:
-                return self._refuse_time(S.ESME_RINVEXPIRY, "validity_period ends before delivery could start")
+                raise TimeRefusal(S.ESME_RINVEXPIRY, "validity_period ends before delivery could start")
         else:
             default = account.default_validity if account.default_validity is not None else profile.default_validity
             expires = start + (parse_duration(default) if default is not None else maximum)
         if expires - now > maximum:
             if profile.validity_policy == "reject":
-                return self._refuse_time(S.ESME_RINVEXPIRY, f"validity beyond the maximum of {profile.max_validity}")
+                raise TimeRefusal(S.ESME_RINVEXPIRY, f"validity beyond the maximum of {profile.max_validity}")
             expires = now + maximum
         return start, expires
-
-    @staticmethod
-    def _refuse_time(status: int, reason: str) -> tuple[float, float]:
-        raise TimeRefusal(status, reason)
 
     # --- driving messages --------------------------------------------------------------------
 
@@ -102,9 +97,7 @@ class Lifecycle:
             plan = plan_delivery(rules, self._facts(message), self.rng)
         else:
             # Only the built-in rules: they look at the number type and handset state alone.
-            route = message.route
-            destination = route.destination if route is not None else None
-            number = destination.e164 if destination is not None and destination.e164 else message.destination_addr
+            destination, number = _destination(message)
             number_type = destination.number_type if destination is not None else "mobile"
             rule, name = default_rule(number_type, self.network.handsets.state(number).value)
             plan = plan_for_rule(rule, name, self.rng)
@@ -121,8 +114,7 @@ class Lifecycle:
 
     def _facts(self, message: Message) -> MessageFacts:
         route = message.route
-        destination = route.destination if route is not None else None
-        number = destination.e164 if destination is not None and destination.e164 else message.destination_addr
+        destination, number = _destination(message)
         handset = self.network.handsets.state(number)
         text = route.text if route is not None and isinstance(route.text, str) else None
         return MessageFacts(
@@ -152,7 +144,7 @@ class Lifecycle:
         tracked.step += 1
         now = self.clock.now()
         if step.state == WAIT:
-            number = self._facts(message).destination
+            number = _destination(message)[1]
             if self.network.handsets.state(number) is HandsetState.ON:
                 self._transition(tracked, MessageState.DELIVERED, 0, None, "handset back on")
                 return
@@ -189,14 +181,14 @@ class Lifecycle:
         for _ in range(copies):
             self._send_receipt(tracked, reported, err, network_error, delay)
         if final and plan.intermediate_after_final:
-            self._send_receipt(tracked, MessageState.ENROUTE, 0, None, delay + 0.001, force=True)
+            self._send_receipt(tracked, MessageState.ENROUTE, 0, None, delay + 0.001)
 
     def _receipt_wanted(self, message: Message, state: MessageState, final: bool) -> bool:
         registered = getattr(message.pdu, "registered_delivery", 0)
         return wants_receipt(registered, state, intermediate=not final)
 
     def _send_receipt(
-        self, tracked: _Tracked, state: MessageState, err: int, network_error: int | None, delay: float, force: bool = False
+        self, tracked: _Tracked, state: MessageState, err: int, network_error: int | None, delay: float
     ) -> None:
         message = tracked.message
         pdu = self.receipt_for(message, state, err, network_error)
@@ -310,6 +302,14 @@ class Lifecycle:
 
 
 _SAME_ID: dict[str, ReceiptDialect] = {}  # each dialect with the id already converted
+
+
+def _destination(message: Message):  # noqa: ANN202 - (numbering Address | None, number)
+    """The message's classified destination (None on the open network) and the number its handset has."""
+    route = message.route
+    destination = route.destination if route is not None else None
+    number = destination.e164 if destination is not None and destination.e164 else message.destination_addr
+    return destination, number
 
 
 def _iso(timestamp: float) -> str:

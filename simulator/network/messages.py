@@ -97,21 +97,23 @@ class Message:
     def set_state(self, state: MessageState, at: float, note: str = "") -> None:
         """Move to a new state, recording the transition."""
         self.state = state
-        if self.timeline is None:
-            self.timeline = [Transition(self.submitted_at, MessageState.ENROUTE, "accepted")]
-        self.timeline.append(Transition(at, state, note))
+        self._timeline().append(Transition(at, state, note))
         if state in FINAL_STATES:
             self.final_at = at
 
     def event(self, at: float, note: str) -> None:
         """Record something that happened to the message without changing its state."""
-        if self.timeline is None:
-            self.timeline = [Transition(self.submitted_at, MessageState.ENROUTE, "accepted")]
-        self.timeline.append(Transition(at, self.state, note, "event"))
+        self._timeline().append(Transition(at, self.state, note, "event"))
 
     def transitions(self) -> list[Transition]:
         """The whole timeline (state changes and events), starting with acceptance."""
-        return self.timeline or [Transition(self.submitted_at, MessageState.ENROUTE, "accepted")]
+        return self._timeline()
+
+    def _timeline(self) -> list[Transition]:
+        # Made on first use: most messages are stored and never inspected.
+        if self.timeline is None:
+            self.timeline = [Transition(self.submitted_at, MessageState.ENROUTE, "accepted")]
+        return self.timeline
 
     def state_history(self) -> list[MessageState]:
         """The states the message went through, in order."""

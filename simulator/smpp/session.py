@@ -9,7 +9,7 @@ handle_timers(), ideally at next_deadline().
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from struct import unpack_from
 from typing import Protocol
 
@@ -218,7 +218,6 @@ class _Counters:
     rejected: int = 0
     protocol_errors: int = 0
     timeouts: int = 0
-    by_command: dict[str, int] = field(default_factory=dict)
 
 
 class Session:
