@@ -581,6 +581,11 @@ class SmscServer:
 
     def _on_submit_multi(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
         multi: P.SubmitMulti = pdu  # type: ignore[assignment]
+        try:
+            start, expires = self.lifecycle.times(pdu, conn.account)
+        except TimeRefusal as exc:
+            log.info("session %d submit_multi refused: %s (%s)", conn.id, status_name(exc.status), exc)
+            return pdu.make_response(exc.status)
         accepted: list[str] = []
         failed: list[P.UnsuccessfulSme] = []
         now = self.clock.now()
@@ -601,10 +606,6 @@ class SmscServer:
         if not accepted:
             return pdu.make_response(S.ESME_RSUBMITFAIL, unsuccess_sme=tuple(failed))
         message = self._accept(conn, pdu, routes[0], tuple(accepted))
-        try:
-            start, expires = self.lifecycle.times(pdu, conn.account)
-        except TimeRefusal:
-            start, expires = self.clock.now(), self.clock.now() + 48 * 3600
         self.lifecycle.start(message, start, expires)
         return pdu.make_response(message_id=message.message_id, unsuccess_sme=tuple(failed))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -226,5 +228,21 @@ async def test_account_queue_drains_as_window_room_frees() -> None:
         assert got == [b"%d" % i for i in range(20)]  # all of them, in order, through a window of 2
         await asyncio.wait_for(asyncio.gather(*futures), 5)
         await receiver.unbind()
+    finally:
+        await server.stop()
+
+
+async def test_submit_multi_with_a_refused_validity_is_refused_whole() -> None:
+    path = Path(__file__).parent.parent / "simulator" / "profiles" / "open.yaml"
+    profile = Path(tempfile.mkdtemp()) / "strict.yaml"
+    profile.write_text(path.read_text() + "validity_policy: reject\n")
+    cfg = ServerConfig(network=str(profile), accounts=[Account(system_id="smppclient1", password="password")])
+    server = await started(cfg)
+    try:
+        esme = await client(server)
+        multi = P.SubmitMulti(dest_addresses=(P.SmeAddress(1, 1, "33612345678"),), validity_period="000010000000000R")
+        response = await esme.request(multi, check=False)
+        assert response.command_status == S.ESME_RINVEXPIRY and len(server.store) == 0
+        await esme.unbind()
     finally:
         await server.stop()
