@@ -62,6 +62,12 @@ class Clock:
             heapq.heappop(self._queue)
         return self._queue[0][0] if self._queue else None
 
+    def clear(self) -> None:
+        """Cancel every scheduled call."""
+        for _, _, call in self._queue:
+            call.cancel()
+        self._queue.clear()
+
     def pending(self) -> int:
         """How many calls are scheduled (cancelled ones included until they reach the front)."""
         return len(self._queue)

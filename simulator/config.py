@@ -146,8 +146,12 @@ class SmscSettings:
     delivery_attempts: int = 5
     delivery_backoff: float = 1.0
     delivery_backoff_max: float = 60.0
+    # How many PDUs the PDU log keeps for the control API and the test harness (0: no log, for benchmarks).
+    pdu_log: int = 10000
 
     def __post_init__(self) -> None:
+        if self.pdu_log < 0:
+            raise FieldError("pdu_log", "must be >= 0 (0 disables the PDU log)")
         if self.message_id_format not in MESSAGE_ID_FORMATS:
             raise FieldError("message_id_format", f"must be one of {', '.join(MESSAGE_ID_FORMATS)}")
         if self.auth_failure not in ("specific", "bind_fail"):

@@ -20,6 +20,7 @@ from typing import Callable
 
 from .clock import Clock, RealClock, VirtualClock
 from .config import Account, ServerConfig, default_config
+from .faults import ReplyRule, ReplyRules
 from .network.handsets import HandsetState
 from .network.lifecycle import Lifecycle, TimeRefusal
 from .network.messages import Message, MessageIdGenerator, MessageStore
@@ -46,6 +47,7 @@ from .smpp.session import (
 )
 from .smpp.timefmt import format_absolute
 from .smpp.tlv import Tlv
+from .traffic import IN, OUT, PduLog
 
 log = logging.getLogger("simulator.server")
 
@@ -78,6 +80,7 @@ class ServerStats:
     deliveries_sent: int = 0
     deliveries_acked: int = 0
     deliveries_requeued: int = 0
+    rule_hits: int = 0
 
 
 class GcPolicy:
@@ -120,7 +123,7 @@ class SmppConnection(asyncio.Protocol):
     def __init__(self, server: SmscServer, outbind_account: Account | None = None) -> None:
         self.server = server
         self.id = next(server._connection_ids)
-        self.session = Session(Role.SMSC, server.clock, server.session_config())
+        self.session = Session(Role.SMSC, server.session_clock, server.session_config())
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.account: Account | None = None
@@ -224,41 +227,105 @@ class SmppConnection(asyncio.Protocol):
         sent = self.session.send(pdu)
         if self._debug:
             log.debug("session %d -> %s", self.id, sent)
+        if self.server.pdu_log is not None:
+            self._record(OUT, sent)
         return sent
+
+    def _record(self, direction: str, pdu: P.Pdu, note: str = "") -> None:
+        self.server.pdu_log.add(  # type: ignore[union-attr]
+            self.server.clock.now(), self.id, self.account.system_id if self.account else None, direction, pdu, note
+        )
 
     def _on_request(self, pdu: P.Pdu) -> None:
         if self._debug:
             log.debug("session %d <- %s", self.id, pdu)
-        command_id = pdu.command_id
-        handler = self.server._handlers.get(command_id)
+        server = self.server
+        if server.reply_rules.rules:
+            rule = server.reply_rules.take(pdu, self.account.system_id if self.account else None)
+            if rule is not None and rule.changes_reply:
+                self._answer_by_rule(pdu, rule)
+                return
+            if rule is not None and server.pdu_log is not None:
+                self._record(IN, pdu, f"expected by rule {rule.id}")
+                self._respond(pdu, self._handle(pdu))
+                return
+        if server.pdu_log is not None:
+            self._record(IN, pdu)
+        self._respond(pdu, self._handle(pdu))
+
+    def _handle(self, pdu: P.Pdu) -> P.Pdu | None:
+        handler = self.server._handlers.get(pdu.command_id)
         try:
-            response = handler(self, pdu) if handler is not None else pdu.make_response(S.ESME_RINVCMDID)
+            return handler(self, pdu) if handler is not None else pdu.make_response(S.ESME_RINVCMDID)
         except Exception:  # noqa: BLE001 - answer ESME_RSYSERR and keep serving
             log.exception("session %d: handler for %s failed", self.id, pdu.command_name)
             self.server.stats.handler_errors += 1
-            response = pdu.make_response(S.ESME_RSYSERR) if pdu.RESPONSE else None
+            return pdu.make_response(S.ESME_RSYSERR) if pdu.RESPONSE else None
+
+    def _respond(self, pdu: P.Pdu, response: P.Pdu | None, note: str = "") -> None:
+        """Send the response to a request, then act on binds and unbinds."""
         if response is not None:
             try:
                 self.session.send(response)
             except (SessionError, PduEncodeError):
                 log.exception("session %d: could not send %s", self.id, response.command_name)
                 self.server.stats.handler_errors += 1
+                response = pdu.make_response(S.ESME_RSYSERR)
                 try:
-                    self.session.send(pdu.make_response(S.ESME_RSYSERR))
+                    self.session.send(response)
                 except SessionError:
                     log.exception("session %d: could not answer %s at all", self.id, pdu.command_name)
             if self._debug:
                 log.debug("session %d -> %s", self.id, response)
+            if self.server.pdu_log is not None:
+                self._record(OUT, response, note)
+        command_id = pdu.command_id
         if command_id in BIND_TYPE or command_id == C.unbind:
             self.server._receivers.clear()
         if command_id in BIND_TYPE and self.session.is_bound:
             self.server._drain_account(self.account.system_id if self.account else "")
+
+    def _answer_by_rule(self, pdu: P.Pdu, rule: ReplyRule) -> None:
+        """Answer a request the way a reply rule says (status, fields, delay, silence, close)."""
+        note = f"rule {rule.id}: {rule.describe()}"
+        log.info("session %d %s seq=%d answered by %s", self.id, pdu.command_name, pdu.sequence_number, note)
+        self.server.stats.rule_hits += 1
+        if self.server.pdu_log is not None:
+            self._record(IN, pdu, note)
+        if rule.close == "before":
+            self.close()
+            return
+        if not rule.respond or pdu.RESPONSE is None:
+            return
+        if rule.status is not None:
+            response = pdu.make_response(rule.status)
+        else:
+            response = self._handle(pdu)
+        if response is not None and rule.fields:
+            response = response.replace(**rule.fields)
+        if rule.delay > 0:
+            def late() -> None:
+                if self.session.state is SessionState.CLOSED or self.transport is None or self.transport.is_closing():
+                    return
+                self._respond(pdu, response, note)
+                self.flush()
+                if rule.close == "after":
+                    self.close()
+
+            asyncio.get_running_loop().call_later(rule.delay, late)
+            return
+        self._respond(pdu, response, note)
+        if rule.close == "after":
+            self.flush()
+            self.close()
 
     def _on_event(self, event: object) -> None:
         server = self.server
         if isinstance(event, ResponseReceived):
             if self._debug:
                 log.debug("session %d <- %s", self.id, event.pdu)
+            if server.pdu_log is not None:
+                self._record(IN, event.pdu)
             delivery = self.in_flight.pop(event.pdu.sequence_number, None)
             if delivery is not None:
                 server.stats.deliveries_acked += 1
@@ -272,6 +339,14 @@ class SmppConnection(asyncio.Protocol):
                 server._drain_account(self.account.system_id)
         elif isinstance(event, RequestRejected):
             server.stats.rejected += 1
+            if server.pdu_log is not None:
+                if event.pdu is not None:
+                    self._record(IN, event.pdu)
+                    if event.pdu.RESPONSE is not None:
+                        self._record(OUT, event.pdu.make_response(event.status), f"rejected: {event.reason}")
+                else:
+                    nack = P.GenericNack(command_status=event.status, sequence_number=event.sequence_number)
+                    self._record(OUT, nack, f"rejected {_command_name(event.command_id)}: {event.reason}")
             log.info(
                 "session %d rejected %s seq=%d: %s (%s)",
                 self.id,
@@ -282,6 +357,9 @@ class SmppConnection(asyncio.Protocol):
             )
         elif isinstance(event, ProtocolError):
             server.stats.protocol_errors += 1
+            if server.pdu_log is not None:
+                nack = P.GenericNack(command_status=event.error.status, sequence_number=event.error.sequence_number or 0)
+                self._record(OUT, nack, f"protocol error: {event.error}")
             log.info(
                 "session %d protocol error: %s -> generic_nack %s%s",
                 self.id,
@@ -316,7 +394,7 @@ class SmppConnection(asyncio.Protocol):
     def poll_timers(self) -> None:
         """Run the session's due timers and act on their events."""
         deadline = self.session.next_deadline()
-        if deadline is None or deadline > self.server.clock.now():
+        if deadline is None or deadline > self.server.session_clock.now():
             return
         for event in self.session.handle_timers():
             self._on_event(event)
@@ -342,6 +420,7 @@ class SmscServer:
         seed: int | None = None,
         *,
         manage_gc: bool = False,
+        session_clock: Clock | None = None,
     ) -> None:
         """manage_gc tunes the process's garbage collector (GcPolicy): for a server process of its own,
         not for a simulator embedded in a test process."""
@@ -349,18 +428,19 @@ class SmscServer:
         self.gc_policy = GcPolicy() if manage_gc else None
         self.active = False
         self.clock = clock or RealClock()
-        self.rng = random.Random(self.config.seed if seed is None else seed)
-        self.store = MessageStore()
-        self.network = Network(load_profile(self.config.network), self.config.accounts, now=self.clock.now())
-        self.lifecycle = Lifecycle(
-            self.clock, self.rng, self.network, self._emit_receipt, self.config.smsc.message_id_format
-        )
+        # SMPP session timers (enquire_link, inactivity, response timeouts) face a real TCP peer, so they
+        # run on real time even when the network runs on a virtual clock: advancing the network by 48 h
+        # must not time out a gateway that had no real time to answer.
+        self.session_clock: Clock = session_clock or RealClock()
+        self.pdu_log: PduLog | None = PduLog(self.config.smsc.pdu_log) if self.config.smsc.pdu_log else None
+        self.reply_rules = ReplyRules()
+        self.seed = self.config.seed if seed is None else seed
+        self._build_state()
         self._wake: asyncio.TimerHandle | None = None
         self._wake_at_time = float("inf")
         self._dirty: set[SmppConnection] = set()
         # Receiver binds per account, rebuilt whenever a session binds, unbinds or closes.
         self._receivers: dict[str, list[SmppConnection]] = {}
-        self.message_ids = MessageIdGenerator(self.config.smsc.message_id_format, self.rng)
         self.stats = ServerStats()
         self.connections: dict[int, SmppConnection] = {}
         self._connection_ids = itertools.count(1)
@@ -384,6 +464,75 @@ class SmscServer:
             C.query_broadcast_sm: self._on_query_broadcast_sm,
             C.cancel_broadcast_sm: self._on_cancel_broadcast_sm,
         }
+
+    def _build_state(self) -> None:
+        """The network-side state a reset starts afresh: generator, store, network, lifecycle, ids."""
+        self.rng = random.Random(self.seed)
+        self.store = MessageStore()
+        self.network = Network(load_profile(self.config.network), self.config.accounts, now=self.clock.now())
+        self.lifecycle = Lifecycle(
+            self.clock, self.rng, self.network, self._emit_receipt, self.config.smsc.message_id_format
+        )
+        self.message_ids = MessageIdGenerator(self.config.smsc.message_id_format, self.rng)
+
+    def reset(self) -> None:
+        """Forget messages, pending events, queued deliveries, credits, handsets, rules and the PDU log.
+
+        Bound sessions stay bound, so a gateway keeps its link across resets; the generator restarts
+        from the seed, so a reset simulator repeats its run.
+        """
+        self.clock.clear()
+        dropped = [d for queue in self._queues.values() for d in queue]
+        self._queues.clear()
+        for conn in self.connections.values():
+            dropped += [*conn.pending, *conn.in_flight.values()]
+            conn.pending.clear()
+            conn.in_flight.clear()
+        for delivery in dropped:
+            if delivery.future is not None and not delivery.future.done():
+                delivery.future.cancel()
+        self.reply_rules.clear()
+        if self.pdu_log is not None:
+            self.pdu_log.clear()
+        self.stats = ServerStats()
+        self._build_state()
+        log.info("simulator reset")
+
+    def advance(self, seconds: float) -> int:
+        """Move a virtual clock forward, firing everything due on the way; returns how many events fired."""
+        if not isinstance(self.clock, VirtualClock):
+            raise TypeError("only a virtual clock can be advanced; this simulator runs on real time")
+        fired = self.clock.advance(seconds)
+        self.poll_timers()
+        return fired
+
+    def disconnect(self, session_id: int | None = None, system_id: str | None = None) -> int:
+        """Close sessions by id or account (all when neither is given); returns how many were closed."""
+        targets = [
+            conn
+            for conn in self.connections.values()
+            if (session_id is None or conn.id == session_id)
+            and (system_id is None or (conn.account is not None and conn.account.system_id == system_id))
+        ]
+        for conn in targets:
+            log.info("session %d: closed by request", conn.id)
+            conn.close()
+        return len(targets)
+
+    def sessions(self) -> list[dict[str, object]]:
+        """A summary of every open connection."""
+        return [
+            {
+                "id": conn.id,
+                "peer": conn.peer,
+                "system_id": conn.account.system_id if conn.account else None,
+                "bind_type": conn.bind_type,
+                "state": conn.session.state.name,
+                "in_flight": len(conn.in_flight),
+                "pending": len(conn.pending),
+            }
+            for conn in self.connections.values()
+        ]
 
     # --- lifecycle ---------------------------------------------------------------------------
 

@@ -132,9 +132,14 @@ def parse_status(value: int | str) -> int:
     if isinstance(value, int):
         return value
     text = value.strip()
-    if text.upper().startswith("ESME_"):
-        return int(CommandStatus[text.upper()])
-    return int(text, 0)
+    try:
+        return int(text, 0)
+    except ValueError:
+        pass
+    for name in (text.upper(), f"ESME_{text.upper()}"):
+        if name in CommandStatus.__members__:
+            return int(CommandStatus[name])
+    raise ValueError(f"unknown command_status {value!r}: use a number or a name such as ESME_RTHROTTLED")
 
 
 class InterfaceVersion(IntEnum):

@@ -1,0 +1,182 @@
+"""The PDU log: every PDU the SMSC received or sent, in order, for tests, scenarios and the control API."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
+
+from .matching import pdu_field, pdu_matches, pdu_mismatches, pdu_text
+from .smpp.constants import status_name
+from .smpp.pdu import Pdu
+
+IN = "in"  # from the peer (gateway/ESME) to the SMSC
+OUT = "out"  # from the SMSC to the peer
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedPdu:
+    """One PDU on one session, with the network-clock time and direction ('in' from the peer, 'out' to it)."""
+
+    index: int
+    at: float
+    session: int
+    system_id: str | None
+    direction: str
+    pdu: Pdu
+    note: str = ""
+
+    @property
+    def command(self) -> str:
+        """The operation's name, e.g. 'submit_sm_resp'."""
+        return self.pdu.command_name
+
+    @property
+    def status(self) -> int:
+        """command_status."""
+        return self.pdu.command_status
+
+    @property
+    def sequence_number(self) -> int:
+        """The PDU's sequence number."""
+        return self.pdu.sequence_number
+
+    @property
+    def text(self) -> str | None:
+        """The decoded message text, when the PDU carries one."""
+        return pdu_text(self.pdu)
+
+    def __getitem__(self, key: str) -> Any:
+        """A PDU field, TLV (by name) or derived value ('text', 'command', 'status')."""
+        return pdu_field(self.pdu, key)
+
+    def __getattr__(self, name: str) -> Any:
+        # Fields of the PDU read straight through: logged.destination_addr, logged.message_id.
+        try:
+            return pdu_field(object.__getattribute__(self, "pdu"), name)
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def matches(self, command: str | tuple[str, ...] | None, fields: Mapping[str, Any], direction: str | None = None) -> bool:
+        """True when the entry is of the command and direction and every field matches."""
+        return (direction is None or self.direction == direction) and pdu_matches(self.pdu, command, fields)
+
+    def mismatches(self, fields: Mapping[str, Any]) -> list[str]:
+        """Which field expectations this entry fails."""
+        return pdu_mismatches(self.pdu, fields)
+
+    def describe(self) -> str:
+        """One line for reports: '#12 t=3.000 s1(acct) <- submit_sm seq=4 dest=... text=...'."""
+        arrow = "<-" if self.direction == IN else "->"
+        pdu = self.pdu
+        parts = [f"#{self.index}", f"t={self.at:.3f}", f"s{self.session}({self.system_id or '-'})", arrow, self.command]
+        parts.append(f"seq={pdu.sequence_number}")
+        if pdu.is_response or pdu.command_status:
+            parts.append(f"status={status_name(pdu.command_status)}")
+        for name in ("source_addr", "destination_addr", "message_id", "system_id"):
+            value = getattr(pdu, name, None)
+            if value:
+                parts.append(f"{name}={value}")
+        text = self.text
+        if text:
+            parts.append(f"text={text[:40]!r}")
+        if self.note:
+            parts.append(f"[{self.note}]")
+        return " ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly form (bytes as latin-1 text)."""
+        fields: dict[str, Any] = {}
+        for name in getattr(self.pdu, "__dataclass_fields__", {}):
+            if name in ("tlvs",):
+                continue
+            fields[name] = _jsonable(getattr(self.pdu, name))
+        fields["tlvs"] = {str(t.tag): _jsonable(t.value) for t in getattr(self.pdu, "tlvs", ())}
+        return {
+            "index": self.index,
+            "at": self.at,
+            "session": self.session,
+            "system_id": self.system_id,
+            "direction": self.direction,
+            "command": self.command,
+            "command_status": self.status,
+            "status_name": status_name(self.status),
+            "sequence_number": self.sequence_number,
+            "text": self.text,
+            "note": self.note,
+            "fields": fields,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "_asdict"):
+        return {k: _jsonable(v) for k, v in value._asdict().items()}
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
+    return value
+
+
+class PduLog:
+    """The last `maxlen` PDUs of every session, with listeners called (on the server's thread) per entry.
+
+    Thread-safe for readers: `changed` is a Condition notified on each entry, so a test thread can
+    wait for a PDU without sleeping.
+    """
+
+    def __init__(self, maxlen: int = 100_000) -> None:
+        self._entries: deque[LoggedPdu] = deque(maxlen=maxlen)
+        self._counter = itertools.count(1)
+        self.changed = threading.Condition()
+        self.listeners: list[Callable[[LoggedPdu], None]] = []
+
+    def add(self, at: float, session: int, system_id: str | None, direction: str, pdu: Pdu, note: str = "") -> LoggedPdu:
+        """Record one PDU and wake waiters."""
+        entry = LoggedPdu(next(self._counter), at, session, system_id, direction, pdu, note)
+        with self.changed:
+            self._entries.append(entry)
+            self.changed.notify_all()
+        for listener in self.listeners:
+            listener(entry)
+        return entry
+
+    def entries(self, since: int = 0) -> list[LoggedPdu]:
+        """Entries with index greater than `since`, oldest first."""
+        with self.changed:
+            if since <= 0:
+                return list(self._entries)
+            return [e for e in self._entries if e.index > since]
+
+    @property
+    def last_index(self) -> int:
+        """The index of the newest entry (0 when empty)."""
+        with self.changed:
+            return self._entries[-1].index if self._entries else 0
+
+    def find(
+        self, command: str | tuple[str, ...] | None = None, direction: str | None = None, since: int = 0, **fields: Any
+    ) -> list[LoggedPdu]:
+        """Entries matching command, direction and fields."""
+        return [e for e in self.entries(since) if e.matches(command, fields, direction)]
+
+    def tail(self, count: int = 10) -> list[LoggedPdu]:
+        """The newest `count` entries."""
+        with self.changed:
+            return list(itertools.islice(self._entries, max(0, len(self._entries) - count), None))
+
+    def clear(self) -> None:
+        """Forget every entry (indices keep growing)."""
+        with self.changed:
+            self._entries.clear()
+
+    def __iter__(self) -> Iterator[LoggedPdu]:
+        return iter(self.entries())
+
+    def __len__(self) -> int:
+        with self.changed:
+            return len(self._entries)
