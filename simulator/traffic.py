@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping
@@ -71,7 +72,8 @@ class LoggedPdu:
         """One line for reports: '#12 t=3.000 s1(acct) <- submit_sm seq=4 dest=... text=...'."""
         arrow = "<-" if self.direction == IN else "->"
         pdu = self.pdu
-        parts = [f"#{self.index}", f"t={self.at:.3f}", f"s{self.session}({self.system_id or '-'})", arrow, self.command]
+        clock = time.strftime("%H:%M:%S", time.gmtime(self.at)) + f".{int(self.at * 1000) % 1000:03d}"
+        parts = [f"#{self.index}", clock, f"s{self.session}({self.system_id or '-'})", arrow, self.command]
         parts.append(f"seq={pdu.sequence_number}")
         if pdu.is_response or pdu.command_status:
             parts.append(f"status={status_name(pdu.command_status)}")

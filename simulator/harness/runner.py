@@ -17,9 +17,17 @@ T = TypeVar("T")
 class ThreadedServer:
     """An SmscServer listening on 127.0.0.1 from a daemon thread; use as a context manager."""
 
-    def __init__(self, config: ServerConfig | None = None, clock: Clock | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        config: ServerConfig | None = None,
+        clock: Clock | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int | None = None,
+    ) -> None:
         self._config = config
         self._clock = clock
+        self._seed = seed
         self._host = host
         self._port = port
         self.loop = asyncio.new_event_loop()
@@ -33,7 +41,7 @@ class ThreadedServer:
         self._thread.start()
 
         async def boot() -> SmscServer:
-            server = SmscServer(self._config, clock=self._clock)
+            server = SmscServer(self._config, clock=self._clock, seed=self._seed)
             self.host, self.port = await server.start(self._host, self._port)
             return server
 
