@@ -54,12 +54,12 @@ def _options(node: pytest.Item | None, overrides: dict[str, Any]) -> dict[str, A
         # Closest marker last, so a function's marker beats its class's or module's.
         for marker in reversed(list(node.iter_markers("smsc"))):
             if marker.args:
-                raise pytest.UsageError(f"{node.nodeid}: @pytest.mark.smsc takes keyword arguments only")
+                pytest.fail(f"{node.nodeid}: @pytest.mark.smsc takes keyword arguments only", pytrace=False)
             options.update(marker.kwargs)
     options.update(overrides)
     unknown = set(options) - MARKER_KEYS
     if unknown:
-        raise pytest.UsageError(f"unknown smsc option(s) {sorted(unknown)}; use {sorted(MARKER_KEYS)}")
+        pytest.fail(f"unknown smsc option(s) {sorted(unknown)}; use {sorted(MARKER_KEYS)}", pytrace=False)
     return options
 
 

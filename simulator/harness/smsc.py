@@ -16,8 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
+import yaml
+
 from ..clock import Clock, VirtualClock, make_clock
-from ..config import Account, ServerConfig, default_config, load_config
+from ..config import Account, ServerConfig, default_config, load_config, load_typed
 from ..faults import ReplyRule
 from ..matching import describe, normalise_pdu_expectations
 from ..network.handsets import HandsetState
@@ -95,7 +97,10 @@ def resolve_config(
     if network is not None:
         changes["network"] = str(network)
     if accounts is not None:
-        changes["accounts"] = [a if isinstance(a, Account) else Account(**a) for a in accounts]
+        changes["accounts"] = [
+            a if isinstance(a, Account) else load_typed(yaml.safe_dump(dict(a)), Account, f"accounts[{i}]")
+            for i, a in enumerate(accounts)
+        ]
     if seed is not None:
         changes["seed"] = seed
     return replace(resolved, **changes) if changes else resolved
