@@ -813,10 +813,11 @@ class SmscServer:
             start, expires = self.lifecycle.times(replaced, conn.account)
         except TimeRefusal as exc:
             return pdu.make_response(exc.status)
+        message.transitions()  # the timeline keeps the PDU as first submitted
         message.pdu = replaced
         if message.route is not None and payload is None:
             message.route.text = None  # the receipt quotes the new text
-        message.event(self.clock.now(), "replace_sm")
+        message.event(self.clock.now(), "replace_sm", pdu)
         self.lifecycle.replaced(message, start, expires)
         return pdu.make_response()
 
@@ -913,8 +914,8 @@ class SmscServer:
         def record(done: asyncio.Future[P.Pdu]) -> None:
             if done.cancelled() or done.exception() is not None:
                 return
-            status = done.result().command_status
-            message.event(self.clock.now(), f"receipt answered {status_name(status)}")
+            response = done.result()
+            message.event(self.clock.now(), f"receipt answered {status_name(response.command_status)}", response)
 
         future.add_done_callback(record)
 
@@ -986,10 +987,26 @@ def _utc(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=timezone.utc)
 
 
-async def serve(config: ServerConfig, host: str, port: int, clock: Clock | None = None) -> None:
-    """Run the SMSC until SIGTERM or SIGINT, then shut down gracefully."""
+async def serve(
+    config: ServerConfig,
+    host: str,
+    port: int,
+    clock: Clock | None = None,
+    http_port: int | None = None,
+    http_host: str = "127.0.0.1",
+) -> None:
+    """Run the SMSC (and the HTTP control API when http_port is set) until SIGTERM or SIGINT, then shut down gracefully."""
+    from .control import ControlApi  # imported late: the control API imports this module
+
     server = SmscServer(config, clock=clock, manage_gc=True)
     await server.start(host, port)
+    control = ControlApi(server) if http_port else None
+    if control is not None and http_port:
+        try:
+            await control.start(http_host, http_port)
+        except OSError:
+            await server.stop(grace=0)
+            raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -999,4 +1016,6 @@ async def serve(config: ServerConfig, host: str, port: int, clock: Clock | None 
             pass
     await stop.wait()
     log.info("signal received, shutting down")
+    if control is not None:
+        await control.stop()
     await server.stop()

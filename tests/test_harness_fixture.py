@@ -33,8 +33,12 @@ def test_submit_then_wait_for_the_pdu_and_the_receipt_on_the_virtual_clock(smsc:
     receipt = smsc.wait_for("deliver_sm", direction="out", message_state="DELIVERED", receipted_message_id=response.message_id)
     assert "stat:DELIVRD" in receipt.text
     assert esme.next_message(timeout=2).tlv("receipted_message_id") == response.message_id
-    states = [t.state for t in smsc.timeline(response.message_id) if t.kind == "state"]
-    assert states == [MessageState.ENROUTE, MessageState.DELIVERED]
+    smsc.wait_for("deliver_sm_resp")
+    timeline = smsc.timeline(response.message_id)
+    assert [t.state for t in timeline if t.kind == "state"] == [MessageState.ENROUTE, MessageState.DELIVERED]
+    # every PDU exchanged about the message, with its clock time
+    exchanged = [(t.at - timeline[0].at, t.pdu.command_name) for t in timeline if t.pdu is not None]
+    assert exchanged == [(0, "submit_sm"), (0, "submit_sm_resp"), (2, "deliver_sm"), (5, "deliver_sm_resp")]
     assert smsc.messages(number=FR_MOBILE, state="DELIVERED")[0].message_id == response.message_id
 
 
@@ -197,3 +201,26 @@ def test_same_seed_same_message_ids(smsc_factory) -> None:
         client = smsc.esme()
         runs.append([client.submit_sm(source_addr="SIMULATOR", destination_addr=FR_MOBILE, short_message=b"x").message_id for _ in range(3)])
     assert runs[0] == runs[1]
+
+
+def _long_message_parts(text: bytes, ref: int = 7) -> list[bytes]:
+    chunks = [text[i : i + 153] for i in range(0, len(text), 153)]
+    return [bytes([5, 0, 3, ref, len(chunks), n]) + chunk for n, chunk in enumerate(chunks, 1)]
+
+
+@pytest.mark.parametrize(("dialect", "receipts"), [("standard", 2), ("whole_message", 1)])
+def test_receipts_per_segment_or_per_whole_message(smsc_factory, dialect: str, receipts: int) -> None:
+    account = {"system_id": "shop", "password": "pw", "receipt_dialect": dialect, "senders": [{"name": "SHOP"}]}
+    smsc = smsc_factory(accounts=[account])  # the default network reassembles concatenated parts
+    client = smsc.esme()
+    ids = [
+        client.submit_sm(source_addr="SHOP", destination_addr=FR_MOBILE, esm_class=0x40, short_message=part, registered_delivery=1).message_id
+        for part in _long_message_parts(b"A" * 200)
+    ]
+    smsc.clock.advance("10s")
+    sent = [smsc.wait_for("deliver_sm").receipted_message_id for _ in range(receipts)]
+    smsc.assert_no_pdu("deliver_sm")
+    assert sent == ids[-receipts:]
+    if receipts == 1:
+        assert "no receipt: one per whole message" in [t.note for t in smsc.timeline(ids[0])][-1]
+        assert "text:AAAAAAAAAAAAAAAAAAAA" in client.next_message(timeout=2).short_message.decode()

@@ -201,9 +201,9 @@ def test_vocabulary_table_is_derived_from_statuses(monkeypatch: pytest.MonkeyPat
 def test_dialect_defaults_and_presets() -> None:
     assert ReceiptDialect() == ReceiptDialect(
         id_format="same", dates_with_seconds=False, text_label="text", content="text_and_tlvs",
-        per_segment=False, text_length=20,
+        per_segment=True, text_length=20,
     )
-    presets = {"standard", "seconds", "tlv_only", "text_only", "decimal_ids", "per_segment", "capital_text"}
+    presets = {"standard", "seconds", "tlv_only", "text_only", "decimal_ids", "per_segment", "whole_message", "capital_text"}
     assert presets <= set(DIALECTS)
     assert DIALECTS["standard"] == ReceiptDialect()
     assert DIALECTS["seconds"].dates_with_seconds
@@ -211,6 +211,7 @@ def test_dialect_defaults_and_presets() -> None:
     assert DIALECTS["text_only"].content == "text_only"
     assert DIALECTS["decimal_ids"].id_format == "decimal"
     assert DIALECTS["per_segment"].per_segment
+    assert not DIALECTS["whole_message"].per_segment
     assert DIALECTS["capital_text"].text_label == "Text"
     with pytest.raises(dataclasses.FrozenInstanceError):
         DIALECTS["standard"].text_length = 5  # type: ignore[misc]

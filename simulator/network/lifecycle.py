@@ -185,7 +185,15 @@ class Lifecycle:
 
     def _receipt_wanted(self, message: Message, state: MessageState, final: bool) -> bool:
         registered = getattr(message.pdu, "registered_delivery", 0)
-        return wants_receipt(registered, state, intermediate=not final)
+        if not wants_receipt(registered, state, intermediate=not final):
+            return False
+        route = message.route
+        if route is not None and route.concatenated and not route.completes:
+            account = self.network.accounts[message.system_id].account
+            if not DIALECTS[account.receipt_dialect].per_segment:
+                message.event(self.clock.now(), "no receipt: one per whole message (per_segment false)")
+                return False
+        return True
 
     def _send_receipt(
         self, tracked: _Tracked, state: MessageState, err: int, network_error: int | None, delay: float
@@ -198,7 +206,7 @@ class Lifecycle:
             self._emit(message, pdu, state)
 
     def _emit(self, message: Message, pdu: P.Pdu, state: MessageState) -> None:
-        message.event(self.clock.now(), f"receipt {state.name} queued")
+        message.event(self.clock.now(), f"receipt {state.name} queued", pdu)
         self.emit(message.system_id, pdu, message)
 
     def receipt_for(self, message: Message, state: MessageState, err: int, network_error: int | None) -> P.Pdu:

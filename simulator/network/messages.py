@@ -49,6 +49,7 @@ class Transition:
     state: MessageState
     note: str = ""
     kind: str = "state"
+    pdu: Pdu | None = None  # the PDU exchanged about the message, for entries that record one
 
 
 @dataclass(slots=True, eq=False)
@@ -101,9 +102,9 @@ class Message:
         if state in FINAL_STATES:
             self.final_at = at
 
-    def event(self, at: float, note: str) -> None:
-        """Record something that happened to the message without changing its state."""
-        self._timeline().append(Transition(at, self.state, note, "event"))
+    def event(self, at: float, note: str, pdu: Pdu | None = None) -> None:
+        """Record something that happened to the message without changing its state (with the PDU exchanged, if any)."""
+        self._timeline().append(Transition(at, self.state, note, "event", pdu))
 
     def transitions(self) -> list[Transition]:
         """The whole timeline (state changes and events), starting with acceptance."""
@@ -112,7 +113,11 @@ class Message:
     def _timeline(self) -> list[Transition]:
         # Made on first use: most messages are stored and never inspected.
         if self.timeline is None:
-            self.timeline = [Transition(self.submitted_at, MessageState.ENROUTE, "accepted")]
+            response = self.pdu.make_response(message_id=self.message_id) if self.pdu.RESPONSE is not None else None
+            self.timeline = [
+                Transition(self.submitted_at, MessageState.ENROUTE, "accepted", "state", self.pdu),
+                Transition(self.submitted_at, MessageState.ENROUTE, f"{self.pdu.command_name}_resp sent", "event", response),
+            ]
         return self.timeline
 
     def state_history(self) -> list[MessageState]:

@@ -55,6 +55,8 @@ class Route:
     sender_replaced: str | None = None
     concatenated: bool = False
     loopback: bool = False
+    # False for a part of a concatenated message that did not complete it (the last part to arrive does).
+    completes: bool = True
 
 
 @dataclass
@@ -280,6 +282,7 @@ class Network:
             state.credits.debit(price, now, "mt", country=dest.country, number=service.number if service else None)
         except InsufficientCredit as exc:
             return self._refuse("insufficient_credit", f"{system_id} {exc}")
+        completes = True
         if part.total > 1:
             key = (system_id, source.raw, dest.e164)
             try:
@@ -290,6 +293,8 @@ class Network:
             if whole is not None:
                 self.reassembled.append(whole)
                 text = whole.text
+            else:
+                completes = False
         return Route(
             source,
             dest,
@@ -300,6 +305,7 @@ class Network:
             sender_replaced=replaced,
             concatenated=part.total > 1,
             loopback=dest.e164 in profile.loopback_numbers,
+            completes=completes,
         )
 
     def top_up(self, system_id: str, price: float, now: float) -> int:

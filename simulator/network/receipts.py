@@ -143,7 +143,9 @@ class ReceiptDialect:
     dates_with_seconds: bool = False
     text_label: str = "text"
     content: str = "text_and_tlvs"
-    per_segment: bool = False
+    # True: every segment's submit_sm gets its own receipt (what SMPP SMSCs do); False: one receipt for a
+    # concatenated message, sent for the part that completed it.
+    per_segment: bool = True
     text_length: int = 20
 
     def __post_init__(self) -> None:
@@ -172,6 +174,7 @@ DIALECTS: dict[str, ReceiptDialect] = {
     "text_only": ReceiptDialect(content="text_only"),
     "decimal_ids": ReceiptDialect(id_format="decimal"),
     "per_segment": ReceiptDialect(per_segment=True),
+    "whole_message": ReceiptDialect(per_segment=False),
     "capital_text": ReceiptDialect(text_label="Text"),
 }
 
