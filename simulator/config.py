@@ -146,6 +146,8 @@ class SmscSettings:
     delivery_attempts: int = 5
     delivery_backoff: float = 1.0
     delivery_backoff_max: float = 60.0
+    # How long a receipt or MO waits for a receiver bind before the SMSC drops it (seconds; None: forever).
+    delivery_validity: float | None = 172800.0
     # How many PDUs the PDU log keeps for the control API and the test harness (0: no log, for benchmarks).
     pdu_log: int = 10000
 

@@ -56,6 +56,13 @@ TIMER_TICK = 0.1
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
+class DeliveryExpired(Exception):
+    """A receipt or MO waited longer than delivery_validity for a receiver bind and was dropped."""
+
+    def __init__(self, command: str, system_id: str) -> None:
+        super().__init__(f"{command} for {system_id} expired before a receiver bound")
+
+
 @dataclass
 class Delivery:
     """A PDU the SMSC originates towards an account (deliver_sm, data_sm, alert_notification)."""
@@ -64,6 +71,7 @@ class Delivery:
     pdu: P.Pdu
     future: asyncio.Future[P.Pdu] | None = None
     attempts: int = 0
+    expires_at: float = float("inf")
 
 
 @dataclass
@@ -80,6 +88,7 @@ class ServerStats:
     deliveries_sent: int = 0
     deliveries_acked: int = 0
     deliveries_requeued: int = 0
+    deliveries_expired: int = 0
     rule_hits: int = 0
 
 
@@ -858,7 +867,9 @@ class SmscServer:
         if self.config.account(system_id) is None:
             raise KeyError(f"no account {system_id!r}")
         future: asyncio.Future[P.Pdu] = asyncio.get_running_loop().create_future()
-        self._enqueue_delivery(Delivery(system_id, pdu, future))
+        validity = self.config.smsc.delivery_validity
+        expires_at = float("inf") if validity is None else self.clock.now() + validity
+        self._enqueue_delivery(Delivery(system_id, pdu, future, expires_at=expires_at))
         return future
 
     def _enqueue_delivery(self, delivery: Delivery, front: bool = False) -> None:
@@ -873,6 +884,10 @@ class SmscServer:
         queue = self._queues.get(system_id)
         if not queue:
             return
+        if queue[0].expires_at <= self.clock.now():
+            self._drop_expired(queue)
+            if not queue:
+                return
         receivers = self._receivers.get(system_id)
         if receivers is None:
             receivers = self._receivers[system_id] = [
@@ -897,6 +912,20 @@ class SmscServer:
                 break
         self._round_robin[system_id] = start
 
+    def _drop_expired(self, queue: deque[Delivery]) -> None:
+        """Drop deliveries whose validity ran out while they waited for a receiver bind (kept order otherwise)."""
+        now = self.clock.now()
+        kept = [d for d in queue if d.expires_at > now]
+        for delivery in queue:
+            if delivery.expires_at <= now:
+                self.stats.deliveries_expired += 1
+                log.info("%s for %s expired undelivered after waiting for a receiver", delivery.pdu.command_name, delivery.system_id)
+                if delivery.future is not None and not delivery.future.done():
+                    delivery.future.set_exception(DeliveryExpired(delivery.pdu.command_name, delivery.system_id))
+                    delivery.future.exception()  # retrieved: nobody has to await an expired delivery
+        queue.clear()
+        queue.extend(kept)
+
     def _mark_dirty(self, conn: SmppConnection) -> None:
         """Write conn's queued PDUs soon, together with whatever else this turn of the loop queues."""
         if not self._dirty:
@@ -912,7 +941,10 @@ class SmscServer:
         future = self.deliver(system_id, pdu)
 
         def record(done: asyncio.Future[P.Pdu]) -> None:
-            if done.cancelled() or done.exception() is not None:
+            if done.cancelled():
+                return
+            if done.exception() is not None:
+                message.event(self.clock.now(), f"receipt dropped: {done.exception()}")
                 return
             response = done.result()
             message.event(self.clock.now(), f"receipt answered {status_name(response.command_status)}", response)

@@ -224,3 +224,21 @@ def test_receipts_per_segment_or_per_whole_message(smsc_factory, dialect: str, r
     if receipts == 1:
         assert "no receipt: one per whole message" in [t.note for t in smsc.timeline(ids[0])][-1]
         assert "text:AAAAAAAAAAAAAAAAAAAA" in client.next_message(timeout=2).short_message.decode()
+
+
+def test_receipt_waiting_for_a_receiver_expires_after_delivery_validity(smsc: SimulatedSmsc) -> None:
+    sender = smsc.esme(bind="transmitter")
+    sent = sender.submit_sm(source_addr="SIMULATOR", destination_addr=FR_MOBILE, short_message=b"x", registered_delivery=1)
+    smsc.clock.advance("47h")  # delivered after 2 s; the receipt waits for a receiver
+    receiver = smsc.esme(bind="receiver")
+    assert "stat:DELIVRD" in receiver.next_message(timeout=2).short_message.decode()
+    late = sender.submit_sm(source_addr="SIMULATOR", destination_addr=FR_MOBILE, short_message=b"y", registered_delivery=1)
+    receiver.close()
+    smsc.wait_for("unbind_resp")
+    smsc.clock.advance("49h")  # this receipt outlives delivery_validity (48 h) before anyone binds again
+    smsc.esme(bind="receiver")
+    smsc.wait_for("bind_receiver_resp", status="ESME_ROK")
+    smsc.assert_no_pdu("deliver_sm", receipted_message_id=late.message_id)
+    assert smsc.stats.deliveries_expired == 1
+    assert smsc.timeline(late.message_id)[-1].note.startswith("receipt dropped: deliver_sm for smppclient1 expired")
+    assert smsc.message(sent.message_id).state is MessageState.DELIVERED
