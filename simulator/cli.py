@@ -5,12 +5,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import urlsplit
 
 import click
 
+from .clock import Clock, make_clock
 from .config import ConfigError, default_config, load_config
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+DEFAULT_CONTROL_URL = "http://127.0.0.1:8775"  # 8775: the control API's conventional port, next to SMPP's 2775
+READYZ_POLL = 0.2  # seconds between readiness probes with --wait
+
+
+def _clock_option(ctx: click.Context, param: click.Parameter, value: str) -> Clock:
+    """Turn --clock real|virtual|scaled:N into a clock; a usage error otherwise."""
+    try:
+        clock = make_clock(value.strip().lower())
+        if getattr(clock, "factor", 1.0) <= 0:
+            raise ValueError("the scale factor must be positive")
+        return clock
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group(context_settings={"auto_envvar_prefix": "SMSC_SIM", "help_option_names": ["-h", "--help"]})
@@ -24,7 +42,10 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="SMSC_SIM_HOST", help="Address to listen on.")
 @click.option("--port", default=2775, show_default=True, type=click.IntRange(0, 65535), envvar="SMSC_SIM_PORT", help="SMPP port (0 picks a free one).")
 @click.option("--log-level", default="info", show_default=True, type=click.Choice(LOG_LEVELS, case_sensitive=False), envvar="SMSC_SIM_LOG_LEVEL", help="debug also logs every PDU decoded.")
-def serve(config_path: str | None, host: str, port: int, log_level: str) -> None:
+@click.option("--http-port", default=0, type=click.IntRange(0, 65535), envvar="SMSC_SIM_HTTP_PORT", help="Port of the HTTP control API (0 or absent: no control API; 8775 by convention).")
+@click.option("--http-host", default="127.0.0.1", show_default=True, envvar="SMSC_SIM_HTTP_HOST", help="Address the control API listens on.")
+@click.option("--clock", "clock", default="real", show_default=True, envvar="SMSC_SIM_CLOCK", callback=_clock_option, help="Network clock: real, virtual (moves only by POST /clock/advance) or scaled:N (N times real time).")
+def serve(config_path: str | None, host: str, port: int, log_level: str, http_port: int, http_host: str, clock: Clock) -> None:
     """Run the SMSC on its default network until SIGTERM or SIGINT."""
     from .server import serve as run_server
 
@@ -38,9 +59,10 @@ def serve(config_path: str | None, host: str, port: int, log_level: str) -> None
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        asyncio.run(run_server(config, host, port))
+        asyncio.run(run_server(config, host, port, clock=clock, http_port=http_port or None, http_host=http_host))
     except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        # asyncio's bind errors name the address, which tells the SMPP port from the control API's.
+        raise click.ClickException(f"cannot listen: {exc.strerror or exc}") from None
 
 
 @main.command("check-config")
@@ -52,6 +74,42 @@ def check_config(path: str) -> None:
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"{path}: OK, {len(config.accounts)} account(s): {', '.join(a.system_id for a in config.accounts)}")
+
+
+@main.command()
+@click.option("--url", default=DEFAULT_CONTROL_URL, show_default=True, envvar="SMSC_SIM_CONTROL_URL", help="Base URL of the control API.")
+@click.option("--wait", is_flag=True, help="Poll until ready or until the timeout.")
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0), help="Seconds to wait (with --wait) or for the one probe.")
+def readyz(url: str, wait: bool, timeout: float) -> None:
+    """Exit 0 when the simulator's control API answers GET /readyz with 200, 1 when it is not ready."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise click.BadParameter(f"{url!r} is not an http:// URL", param_hint="--url")
+    target = url if parts.path.rstrip("/").endswith("/readyz") else url.rstrip("/") + "/readyz"
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        ready, why = _probe(target, max(0.1, min(remaining, 5.0)))
+        if ready:
+            click.echo(f"ready: {why}")
+            return
+        remaining = deadline - time.monotonic()
+        if not wait or remaining <= 0:
+            click.echo(f"not ready: {why}", err=True)
+            sys.exit(1)
+        time.sleep(min(READYZ_POLL, remaining))
+
+
+def _probe(url: str, timeout: float) -> tuple[bool, str]:
+    """One GET of the readiness URL: (ready, what it said or why it failed)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return answer.status == 200, answer.read(4096).decode("utf-8", "replace").strip()
+    except urllib.error.HTTPError as exc:
+        return False, f"HTTP {exc.code} {exc.read(4096).decode('utf-8', 'replace').strip()}"
+    except (urllib.error.URLError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        return False, f"{url}: {reason}"
 
 
 if __name__ == "__main__":  # pragma: no cover

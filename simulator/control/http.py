@@ -82,7 +82,7 @@ class Request:
         if not self.body.strip():
             raise HttpError(400, "a JSON request body is required")
         try:
-            return json.loads(self.body)
+            return json.loads(self.body.decode("utf-8"))
         except UnicodeDecodeError:
             raise HttpError(400, "the request body is not UTF-8") from None
         except json.JSONDecodeError as exc:
