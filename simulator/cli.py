@@ -114,3 +114,13 @@ def _probe(url: str, timeout: float) -> tuple[bool, str]:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def _register_harness_commands() -> None:
+    """Commands that live with the harness: scenario replay."""
+    from .harness.replay import run_command
+
+    main.add_command(run_command, "run")
+
+
+_register_harness_commands()

@@ -9,7 +9,7 @@ import typing
 from importlib import resources
 from typing import Any
 
-SCHEMA_FILES = {"network": "network.schema.json", "server": "server.schema.json"}
+SCHEMA_FILES = {"network": "network.schema.json", "server": "server.schema.json", "scenario": "scenario.schema.json"}
 
 
 def _schema_for(hint: Any, definitions: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,372 @@
+"""The YAML scenario language: loader errors, matchers, variables, faker, variants, failure reports,
+pytest collection and `smsc-sim run` replay (in process and against a running simulator)."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from simulator import matching as M
+from simulator.clock import VirtualClock
+from simulator.config import default_config
+from simulator.harness.replay import run_command
+from simulator.harness.runner import ThreadedServer
+from simulator.harness.scenario import (
+    ScenarioError,
+    Variables,
+    VariableError,
+    parse_scenarios,
+    scenario_schema,
+    shipped_scenario_schema,
+    to_matcher,
+)
+from simulator.harness.scenario_runner import run_scenario, scenario_variables
+
+pytest_plugins = ["pytester"]
+
+SCENARIOS = Path(__file__).parent.parent / "scenarios"
+
+PASSING = """\
+name: delivered
+description: a receipt 2 s after acceptance
+actors:
+  shop: {}
+stages:
+  - name: submit
+    steps:
+      - submit: {actor: shop, source_addr: SIMULATOR, source_addr_ton: 5, destination_addr: "+33612345678", text: hi, registered_delivery: 1}
+        save: {id: message_id}
+      - advance: 2s
+      - expect_receipt: {actor: shop, message_id: "{id}", stat: DELIVRD}
+"""
+
+FAILING = """\
+name: wrong-state
+description: expects EXPIRED where the network delivers
+seed: 11
+actors:
+  shop: {}
+stages:
+  - name: submit
+    steps:
+      - submit: {actor: shop, source_addr: SIMULATOR, source_addr_ton: 5, destination_addr: "+33612345678", text: hi, registered_delivery: 1}
+        save: {id: message_id}
+  - name: receipt
+    steps:
+      - advance: 2s
+      - expect_receipt: {actor: shop, message_id: "{id}", stat: EXPIRED}
+        timeout: 0.2
+"""
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenarios(text, "s.yaml")
+    return str(info.value)
+
+
+# --- loader errors -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("name: x\ndescription: d\ncolour: red\nstages: []\n", "s.yaml:3: colour: unknown key"),
+        ("name: x\ndescription: d\nseed: lots\nstages: []\n", "s.yaml:3: seed: expected int, got 'lots'"),
+        ("name: x\nstages: []\n", "s.yaml:1: description: required key missing"),
+        ("name: x\ndescription: [d\n", "s.yaml:3: invalid YAML"),
+        (
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - advance: 2s\n        colour: red\n",
+            "s.yaml:7: stages[0].steps[0].colour: unknown key",
+        ),
+        (
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - advance: 2s\n        wait: 1\n",
+            "s.yaml:7: stages[0].steps[0].wait: a step takes exactly one of",
+        ),
+        (
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - {save: {a: b}}\n",
+            "s.yaml:6: stages[0].steps[0].(step): a step takes exactly one of",
+        ),
+        (
+            "name: x\ndescription: d\nactors: {a: {}}\nstages:\n  - name: s\n    steps:\n"
+            "      - submit: {actor: a,\n                 destination_adr: '1'}\n",
+            "s.yaml:8: stages[0].steps[0].submit.destination_adr: unknown key: not a field or TLV of submit_sm",
+        ),
+        (
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - expect_pdu: {command: submit_sm, text: {regex: '('}}\n",
+            "s.yaml:6: stages[0].steps[0].expect_pdu.text: bad matcher: bad regex",
+        ),
+        (
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - expect_pdu: {command: submit_sm_typo}\n",
+            "s.yaml:6: stages[0].steps[0].expect_pdu.command: unknown command 'submit_sm_typo'",
+        ),
+        (
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - handset: {number: '+336', state: sleeping}\n",
+            "s.yaml:6: stages[0].steps[0].handset.state: must be one of on, off",
+        ),
+        (
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n\n      - submit: {actor: ghost}\n",
+            "s.yaml:7: stages: submit: no such esme actor 'ghost'",
+        ),
+        ("name: x\ndescription: d\nnetwork: {base: default, max_parts: lots}\nstages: []\n", "s.yaml:3: network.max_parts: expected int"),
+        ("name: x\ndescription: d\nnetwork: nowhere\nstages: []\n", "s.yaml:3: network: 'nowhere' is not a built-in profile"),
+        (
+            "name: x\ndescription: d\nconfig:\n  accounts:\n    - {system_id: a, password: waytoolongpassword}\nstages: []\n",
+            "s.yaml:5: config.accounts[0].password: must be at most 8 characters",
+        ),
+        ("name: x\ndescription: d\nstages: []\n---\nname: x\ndescription: e\nstages: []\n", "s.yaml:5: name: another scenario"),
+        ("name: x\ndescription: d\nparametrize: [{id: a}, {id: a}]\nstages: []\n", "s.yaml:3: parametrize: variant ids must be unique"),
+    ],
+)
+def test_loader_errors_name_file_line_and_key(text: str, expected: str) -> None:
+    assert error_of(text).startswith(expected)
+
+
+def test_yaml_one_one_booleans_do_not_eat_keys_or_words() -> None:
+    (scenario,) = parse_scenarios(
+        "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - reply: {on: submit_sm}\n      - handset: {number: '1', state: off}\n"
+    )
+    reply, handset = scenario.stages[0].steps
+    assert reply.reply.on == "submit_sm" and handset.handset.state == "off"
+
+
+# --- matchers, variables, faker, variants ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("yaml_value", "good", "bad"),
+    [
+        ({"any": True}, None, "__never__"),
+        ({"present": True}, "x", ""),
+        ({"type": "int"}, 3, "3"),
+        ({"regex": "^[0-9a-f]{8}$"}, "1c53edf8", "1c53edf"),
+        ({"approx": 1.5, "tolerance": 0.1}, 1.55, 1.7),
+        ({"range": [1, 5]}, 5, 6),
+        ({"gte": 1, "lt": 5}, 1, 5),
+        ({"one_of": ["a", {"regex": "^b"}]}, "bz", "c"),
+        ({"contains": "Text:"}, "x Text:y", "x text:y"),
+        ({"not": {"regex": "^x"}}, "y", "x"),
+        ({"equals": {"regex": "a"}}, {"regex": "a"}, "a"),
+        ({"a": {"type": "int"}}, {"a": 1, "b": 2}, {"a": "1"}),
+        ([1, {"type": "str"}], [1, "x"], [1, 2]),
+    ],
+)
+def test_yaml_matchers(yaml_value: object, good: object, bad: object) -> None:
+    matcher = to_matcher(yaml_value)
+    assert M.value_matches(good, matcher)
+    if bad != "__never__":
+        assert not M.value_matches(bad, matcher)
+
+
+def test_variables_keep_types_format_strings_and_follow_dots() -> None:
+    variables = Variables({"n": 5, "resp": {"message_id": "ab", "parts": [1, 2]}, "flag": True})
+    assert variables.expand("{n}") == 5
+    assert variables.expand("{flag}") is True
+    assert variables.expand("n={n} id={resp.message_id}") == "n=5 id=ab"
+    assert variables.expand("{resp.parts.1}") == 2
+    assert variables.expand({"list": ["{n}", "{{literal}}"]}) == {"list": [5, "{literal}"]}
+    assert variables.expand("^[0-9]{8}$") == "^[0-9]{8}$"  # regex quantifiers are not references
+    with pytest.raises(VariableError, match=r"unknown variable \{missing\} \(known: flag, n, resp\)"):
+        variables.expand("{missing}")
+    with pytest.raises(VariableError, match="no 'nope'"):
+        variables.expand("{resp.nope}")
+
+
+def test_saved_values_keep_their_types_through_a_run() -> None:
+    (scenario,) = parse_scenarios(
+        PASSING
+        + """      - submit: {actor: shop, pdu: query_sm, message_id: "{id}", source_addr: SIMULATOR, source_addr_ton: 5}
+        save: {state: message_state, resp: ""}
+      - expect_value: {value: "{state}", matches: {type: int}}
+      - expect_value: {value: "{resp.message_state}", matches: 2}
+      - expect_value: {value: "state {state}", matches: state 2}
+""",
+        "s.yaml",
+    )
+    assert run_scenario(scenario).failure is None
+
+
+def test_faker_values_are_reproducible_by_seed() -> None:
+    text = "name: x\ndescription: d\nseed: {seed}\nvars:\n  a: \"{{fake.msisdn(country='GB', operator='Vodafone')}}\"\n  b: \"{{fake.alphanumeric_sender()}}\"\n  c: \"to {{a}}\"\nstages: []\n"
+    first = scenario_variables(parse_scenarios(text.format(seed=1))[0], None).values
+    again = scenario_variables(parse_scenarios(text.format(seed=1))[0], None).values
+    other = scenario_variables(parse_scenarios(text.format(seed=2))[0], None).values
+    assert (first["a"], first["b"]) == (again["a"], again["b"])
+    assert (first["a"], first["b"]) != (other["a"], other["b"])
+    assert first["a"].startswith("+447") and first["c"] == f"to {first['a']}"
+
+
+def test_parametrize_gives_one_run_per_variant_with_its_variables() -> None:
+    (scenario,) = parse_scenarios(
+        "name: x\ndescription: d\nvars: {who: base, n: 1}\nparametrize:\n  - {id: one, who: first}\n  - {id: two, n: 2}\nstages: []\n"
+    )
+    assert [v.id for v in scenario.variants] == ["one", "two"]
+    values = [scenario_variables(scenario, v).values for v in scenario.variants]
+    assert [(v["who"], v["n"], v["variant"]) for v in values] == [("first", 1, "one"), ("base", 2, "two")]
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+def test_failing_scenario_report_names_everything_needed(tmp_path: Path) -> None:
+    path = tmp_path / "bad.scenario.yaml"
+    path.write_text(FAILING)
+    (scenario,) = parse_scenarios(FAILING, str(path))
+    result = run_scenario(scenario)
+    assert not result.passed and result.failure is not None
+    report = result.failure.report()
+    assert report.startswith(f"{path}:14: scenario wrong-state, stage 'receipt', step expect_receipt")
+    assert "expected: a receipt at shop with message_id" in report and "stat 'EXPIRED'" in report
+    assert "stat: expected 'EXPIRED', got 'DELIVRD'" in report
+    assert "seed 11; last 6 PDUs exchanged:" in report
+    assert re.search(r"-> deliver_sm seq=1 .*text='id:", report)
+
+
+def test_finally_steps_run_after_a_failure_and_teardown_checks_unmet_rules() -> None:
+    (scenario,) = parse_scenarios(
+        """name: x
+description: d
+actors: {shop: {}}
+stages:
+  - name: rule never met
+    steps:
+      - reply: {on: submit_sm, status: ESME_RSYSERR}
+finally:
+  - handset: {number: "+33612345678", state: "off"}
+"""
+    )
+    failure = run_scenario(scenario).failure
+    assert failure is not None and failure.stage == "(teardown)"
+    assert "expectation never met: submit_sm -> status ESME_RSYSERR" in failure.observed
+
+
+# --- pytest collection -------------------------------------------------------------------------
+
+
+def test_pytest_collects_scenarios_with_readable_failures(pytester: pytest.Pytester) -> None:
+    pytester.path.joinpath("good.scenario.yaml").write_text(PASSING)
+    pytester.path.joinpath("bad.scenario.yaml").write_text(FAILING)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*bad.scenario.yaml:14: scenario wrong-state, stage 'receipt', step expect_receipt",
+            "*stat: expected 'EXPIRED', got 'DELIVRD'",
+            "seed 11; last 6 PDUs exchanged:",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_pytest_collection_error_and_configurable_patterns(pytester: pytest.Pytester) -> None:
+    pytester.path.joinpath("broken.scenario.yaml").write_text("name: x\ndescription: d\ncolour: red\nstages: []\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*broken.scenario.yaml:3: colour: unknown key*"])
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    pytester.path.joinpath("broken.scenario.yaml").unlink()
+    pytester.path.joinpath("flows.yaml").write_text(PASSING)
+    pytester.makeini("[pytest]\nsmsc_scenario_patterns = flows.yaml\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*flows.yaml::delivered PASSED*"])
+
+
+def test_variants_are_separate_items(pytester: pytest.Pytester) -> None:
+    text = PASSING.replace("actors:", "parametrize: [{id: sfr, to: '+33612345678'}, {id: orange, to: '+33607000000'}]\nactors:")
+    pytester.path.joinpath("v.scenario.yaml").write_text(text.replace('"+33612345678"', '"{to}"'))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*delivered?sfr? PASSED*", "*delivered?orange? PASSED*"])
+
+
+# --- smsc-sim run ------------------------------------------------------------------------------
+
+
+def test_run_exit_codes_report_and_junit(tmp_path: Path) -> None:
+    (tmp_path / "good.scenario.yaml").write_text(PASSING)
+    runner = CliRunner()
+    passed = runner.invoke(run_command, [str(tmp_path)])
+    assert passed.exit_code == 0, passed.output
+    assert "PASS delivered" in passed.output and "1 passed, 0 failed" in passed.output
+
+    (tmp_path / "bad.scenario.yaml").write_text(FAILING)
+    junit = tmp_path / "out.xml"
+    failed = runner.invoke(run_command, [str(tmp_path), "--junit-xml", str(junit)])
+    assert failed.exit_code == 1
+    assert "FAIL wrong-state" in failed.output and "stage 'receipt'" in failed.output
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("failures")) == ("2", "1")
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert cases["delivered"].find("failure") is None
+    failure = cases["wrong-state"].find("failure")
+    assert failure is not None and "seed 11" in (failure.text or "")
+
+    only = runner.invoke(run_command, [str(tmp_path), "-k", "deliv"])
+    assert only.exit_code == 0 and "wrong-state" not in only.output
+
+
+def test_run_usage_and_schema_errors_exit_2(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(run_command, [str(tmp_path / "missing.scenario.yaml")]).exit_code == 2
+    assert runner.invoke(run_command, [str(SCENARIOS), "--smsc", "127.0.0.1:2775"]).exit_code == 2
+    bad = tmp_path / "bad.scenario.yaml"
+    bad.write_text("name: x\ndescription: d\ncolour: red\nstages: []\n")
+    result = runner.invoke(run_command, [str(bad)])
+    assert result.exit_code == 2 and f"{bad}:3: colour: unknown key" in result.output
+    assert runner.invoke(run_command, [str(SCENARIOS), "-k", "no-such-scenario"]).exit_code == 2
+
+
+def test_run_against_a_running_simulator(tmp_path: Path) -> None:
+    from simulator.control import ControlApi
+
+    (tmp_path / "good.scenario.yaml").write_text(PASSING + "      - expect_message: {id: '{id}', state: DELIVERED}\n")
+    with ThreadedServer(default_config(), clock=VirtualClock()) as server:
+        api = ControlApi(server.server)
+        host, port = server.call(api.start("127.0.0.1", 0))
+        try:
+            result = CliRunner().invoke(
+                run_command, [str(tmp_path), "--smsc", f"{server.host}:{server.port}", "--control", f"http://{host}:{port}"]
+            )
+        finally:
+            server.call(api.stop())
+    assert result.exit_code == 0, result.output
+
+
+# --- schema and shipped scenarios -------------------------------------------------------------
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML as editors read it (1.2): `on:` and `off` are strings, only true/false are booleans."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"] for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|false)$"), list("tf"))
+
+
+def test_shipped_scenario_schema_matches_the_model() -> None:
+    assert shipped_scenario_schema() == json.loads(json.dumps(scenario_schema())), "run python -m simulator.harness.scenario"
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.scenario.yaml")), ids=lambda p: p.name)
+def test_shipped_scenarios_validate_and_are_documented(path: Path) -> None:
+    schema = shipped_scenario_schema()
+    readme = (SCENARIOS / "README.md").read_text()
+    for document in yaml.load_all(path.read_text(), Loader=_Yaml12Loader):
+        jsonschema.validate(document, schema)
+    for scenario in parse_scenarios(path.read_text(), str(path)):
+        assert f"`{scenario.name}`" in readme, f"{scenario.name} is not in scenarios/README.md"
+
+
+def test_schema_rejects_two_actions_in_one_step() -> None:
+    step = {"name": "x", "description": "d", "stages": [{"name": "s", "steps": [{"advance": "1s", "wait": 1}]}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(step, shipped_scenario_schema())
