@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from simulator.config import load_typed, parse_config
+from simulator.harness.scenario import parse_scenarios
 from simulator.network.profile import NetworkProfile
 from simulator.network.rules import load_rules
 
@@ -14,7 +15,7 @@ BLOCKS = re.findall(r"```yaml\n(.*?)```", README, re.S)
 
 
 def test_every_yaml_example_is_checked() -> None:
-    assert len(BLOCKS) == 4
+    assert len(BLOCKS) == 5
 
 
 def test_server_config_example() -> None:
@@ -39,3 +40,9 @@ def test_delivery_rules_example() -> None:
     (block,) = [b for b in BLOCKS if b.startswith("delivery_rules:")]
     rules = load_rules(block, "README")
     assert [r.name for r in rules][0] == "slow-sfr" and rules[1].outcomes is not None
+
+
+def test_scenario_example() -> None:
+    (block,) = [b for b in BLOCKS if b.startswith("name: delivered-receipt")]
+    (scenario,) = parse_scenarios(block, "README")
+    assert [stage.name for stage in scenario.stages] == ["submit"] and len(scenario.parametrize) == 2
