@@ -117,10 +117,12 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 def _register_harness_commands() -> None:
-    """Commands that live with the harness: scenario replay."""
+    """Commands that live with the harness: scenario replay and the Kannel config writer."""
+    from .harness.kannel import kannel_config_command
     from .harness.replay import run_command
 
     main.add_command(run_command, "run")
+    main.add_command(kannel_config_command, "kannel-config")
 
 
 _register_harness_commands()

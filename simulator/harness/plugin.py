@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from .esme import SyncEsme
+from .kannel_fixtures import KANNEL_MARKER_HELP, kannel, kannel_factory, webhook  # noqa: F401 - gateway fixtures
 from .smsc import SimulatedSmsc
 
 MARKER_HELP = (
@@ -36,6 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker so --strict-markers accepts it."""
     config.addinivalue_line("markers", MARKER_HELP)
+    config.addinivalue_line("markers", KANNEL_MARKER_HELP)
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:

@@ -40,7 +40,11 @@ class ScenarioItem(pytest.Item):
         self.variant = variant
 
     def runtest(self) -> None:
-        """Run it; a failure raises its ScenarioFailure."""
+        """Run it; a failure raises its ScenarioFailure. Kannel scenarios skip without Kannel only outside CI."""
+        if any(actor.start == "kannel" for actor in self.scenario.actors.values()):
+            from .kannel_fixtures import require_kannel
+
+            require_kannel()
         result = run_scenario(self.scenario, self.variant)
         if result.failure is not None:
             raise result.failure
