@@ -35,6 +35,7 @@ from ..traffic import LoggedPdu
 from . import scenario as S
 from .esme import SyncEsme
 from .smsc import SimulatedSmsc
+from .waiting import claim_first, unclaimed_within
 
 DEFAULT_TIMEOUT = 5.0  # real seconds an expectation waits for what it expects
 STATE_TIMEOUT = 1.0  # real seconds expect_message / expect_balance keep polling
@@ -287,16 +288,9 @@ class Target:
     # Shared.
     def wait_pdu(self, command: Any, direction: str | None, wanted: Mapping[str, Any], timeout: float) -> PduView:
         """The first unclaimed matching PDU, waiting up to timeout real seconds; StepFailed with the nearest otherwise."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for entry in self.entries():
-                if entry.index not in self.claimed and entry.matches(command, wanted, direction):
-                    self.claimed.add(entry.index)
-                    return entry
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self.wait_change(remaining)
+        entry = claim_first(self.entries, lambda e: e.matches(command, wanted, direction), self.claimed, self.wait_change, timeout)
+        if entry is not None:
+            return entry
         candidates = [e for e in self.entries() if e.index not in self.claimed and e.matches(command, {}, direction)]
         lines = [f"no such PDU within {timeout:g} s"]
         if candidates:
@@ -305,10 +299,6 @@ class Target:
                 lines.append(f"  {entry.describe()}")
                 lines.extend(f"      {problem}" for problem in entry.mismatches(wanted))
         raise StepFailed(_pdu_what(command, direction, wanted), "\n".join(lines))
-
-    def unclaimed(self, command: Any, direction: str | None, wanted: Mapping[str, Any]) -> list[PduView]:
-        """Matching PDUs no expectation has taken yet."""
-        return [e for e in self.entries() if e.index not in self.claimed and e.matches(command, wanted, direction)]
 
     def tail(self, count: int = 10) -> list[str]:
         """The last PDUs, described."""
@@ -1015,15 +1005,12 @@ class ScenarioRun:
 
     def _do_expect_no_pdu(self, body: S.ExpectPdu, timeout: float | None) -> None:
         wanted = self._expand_matchers(body.fields)
-        deadline = time.monotonic() + body.within
-        while True:
-            found = self.target.unclaimed(body.command, body.direction, wanted)
-            if found:
-                raise StepFailed(f"no {_pdu_what(body.command, body.direction, wanted)}", "\n".join(e.describe() for e in found[:10]))
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            self.target.wait_change(remaining)
+        target = self.target
+        found = unclaimed_within(
+            target.entries, lambda e: e.matches(body.command, wanted, body.direction), target.claimed, target.wait_change, body.within
+        )
+        if found:
+            raise StepFailed(f"no {_pdu_what(body.command, body.direction, wanted)}", "\n".join(e.describe() for e in found[:10]))
 
     def _expect_delivery(self, body: S.ExpectDelivery, timeout: float | None, receipt: bool) -> Mapping[str, Any]:
         actor = self._esme(body.actor)

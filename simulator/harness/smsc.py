@@ -32,6 +32,7 @@ from ..smpp.constants import MessageState
 from ..traffic import LoggedPdu, PduLog
 from .esme import AsyncEsme, SyncEsme
 from .runner import ThreadedServer
+from .waiting import claim_first, unclaimed_within
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 5.0
@@ -242,18 +243,11 @@ class SimulatedSmsc:
         """
         wanted = normalise_pdu_expectations(fields)
         log = self.pdu_log
-        deadline = time.monotonic() + timeout
         with log.changed:
-            while True:
-                for entry in log.entries():
-                    if entry.index not in self._claimed and entry.matches(command, wanted, direction):
-                        self._claimed.add(entry.index)
-                        return entry
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                log.changed.wait(remaining)
-        raise SmscError(self._not_seen_report(command, direction, wanted, timeout))
+            entry = claim_first(log.entries, lambda e: e.matches(command, wanted, direction), self._claimed, log.changed.wait, timeout)
+        if entry is None:
+            raise SmscError(self._not_seen_report(command, direction, wanted, timeout))
+        return entry
 
     async def wait_for_async(self, command: str | tuple[str, ...] | None = None, **kwargs: Any) -> LoggedPdu:
         """wait_for from an async test, without blocking its event loop."""
@@ -265,20 +259,14 @@ class SimulatedSmsc:
         """Fail if a matching PDU not yet returned by wait_for is logged now or arrives within `within` real seconds."""
         wanted = normalise_pdu_expectations(fields)
         log = self.pdu_log
-        deadline = time.monotonic() + within
         with log.changed:
-            while True:
-                found = [e for e in log.entries() if e.index not in self._claimed and e.matches(command, wanted, direction)]
-                if found:
-                    raise SmscError(
-                        f"expected no {_what(command, direction, wanted)}, but saw:\n"
-                        + "\n".join(f"  {e.describe()}" for e in found[:10])
-                        + self._context()
-                    )
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                log.changed.wait(remaining)
+            found = unclaimed_within(log.entries, lambda e: e.matches(command, wanted, direction), self._claimed, log.changed.wait, within)
+        if found:
+            raise SmscError(
+                f"expected no {_what(command, direction, wanted)}, but saw:\n"
+                + "\n".join(f"  {e.describe()}" for e in found[:10])
+                + self._context()
+            )
 
     def _not_seen_report(self, command: Any, direction: str | None, wanted: Mapping[str, Any], timeout: float) -> str:
         lines = [f"no {_what(command, direction, wanted)} within {timeout:g} s"]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ..matching import describe, mismatches, value_matches
+from .waiting import claim_first, unclaimed_within
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -199,36 +200,23 @@ class WebhookReceiver:
         up to `timeout` seconds on a condition; raises AssertionError with the nearest requests.
         """
         predicate = self._predicate(path, method, params)
-        deadline = time.monotonic() + timeout
         with self._changed:
-            while True:
-                for request in self._requests:
-                    if request.index not in self._claimed and predicate(request):
-                        self._claimed.add(request.index)
-                        return request
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._changed.wait(remaining)
-            raise AssertionError(self._not_seen_report(path, method, params, timeout))
+            request = claim_first(lambda: self._requests, predicate, self._claimed, self._changed.wait, timeout)
+            if request is None:
+                raise AssertionError(self._not_seen_report(path, method, params, timeout))
+            return request
 
     def assert_none(self, path: Any = None, within: float = 0.0, *, method: str | None = None, **params: Any) -> None:
         """Fail if a matching request not yet returned by wait_for is here now or arrives within `within` seconds."""
         predicate = self._predicate(path, method, params)
-        deadline = time.monotonic() + within
         with self._changed:
-            while True:
-                found = [r for r in self._requests if r.index not in self._claimed and predicate(r)]
-                if found:
-                    raise AssertionError(
-                        f"expected no {_what(path, method, params)}, but got:\n"
-                        + "\n".join(f"  {r.describe()}" for r in found[:10])
-                        + self._context()
-                    )
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                self._changed.wait(remaining)
+            found = unclaimed_within(lambda: self._requests, predicate, self._claimed, self._changed.wait, within)
+            if found:
+                raise AssertionError(
+                    f"expected no {_what(path, method, params)}, but got:\n"
+                    + "\n".join(f"  {r.describe()}" for r in found[:10])
+                    + self._context()
+                )
 
     # --- matching and reports ------------------------------------------------------------------
 
