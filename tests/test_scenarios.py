@@ -327,16 +327,21 @@ def test_run_against_a_running_simulator(tmp_path: Path) -> None:
     from simulator.control import ControlApi
 
     (tmp_path / "good.scenario.yaml").write_text(PASSING + "      - expect_message: {id: '{id}', state: DELIVERED}\n")
+    unmet = tmp_path / "unmet" / "unmet.scenario.yaml"
+    unmet.parent.mkdir()
+    unmet.write_text(PASSING.replace("name: delivered", "name: unmet") + "      - reply: {on: query_sm, status: ESME_RSYSERR, name: never-queried}\n")
     with ThreadedServer(default_config(), clock=VirtualClock()) as server:
         api = ControlApi(server.server)
         host, port = server.call(api.start("127.0.0.1", 0))
+        target = ["--smsc", f"{server.host}:{server.port}", "--control", f"http://{host}:{port}"]
         try:
-            result = CliRunner().invoke(
-                run_command, [str(tmp_path), "--smsc", f"{server.host}:{server.port}", "--control", f"http://{host}:{port}"]
-            )
+            result = CliRunner().invoke(run_command, [str(tmp_path / "good.scenario.yaml"), *target])
+            failed = CliRunner().invoke(run_command, [str(unmet), *target])
         finally:
             server.call(api.stop())
     assert result.exit_code == 0, result.output
+    # the running simulator's own teardown check: a counted reply rule that never fired
+    assert failed.exit_code == 1 and "expectation never met: never-queried: query_sm (0/1)" in failed.output
 
 
 # --- schema and shipped scenarios -------------------------------------------------------------

@@ -283,7 +283,7 @@ class Target:
 
     def problems(self) -> list[str]:
         """What went wrong unnoticed (checked after a passing run)."""
-        return []
+        raise NotImplementedError
 
     # Shared.
     def wait_pdu(self, command: Any, direction: str | None, wanted: Mapping[str, Any], timeout: float) -> PduView:
@@ -506,6 +506,23 @@ class RemoteTarget(Target):
         self._fetch()
         self._log.clear()
         self.claimed.clear()
+
+    def problems(self) -> list[str]:
+        """What the running simulator saw go wrong unnoticed: unmet rules, unanswered deliveries, errors."""
+        found = []
+        for rule in self.call("GET", "/rules")["rules"]:
+            if rule["times"] is not None and rule["hits"] < rule["times"]:
+                label = f"{rule['name']}: " if rule["name"] else ""
+                found.append(f"expectation never met: {label}{'/'.join(rule['on'])} ({rule['hits']}/{rule['times']})")
+        for session in self.call("GET", "/sessions")["sessions"]:
+            if session["in_flight"]:
+                found.append(f"session {session['id']}: {session['in_flight']} deliver_sm never answered")
+        counters = self.call("GET", "/stats")["server"]
+        if counters["handler_errors"]:
+            found.append(f"{counters['handler_errors']} internal error(s) in the simulator")
+        if counters["protocol_errors"]:
+            found.append(f"{counters['protocol_errors']} malformed PDU(s) received (answered generic_nack)")
+        return found
 
     def disconnect(self, system_id: str | None) -> int:
         """DELETE /sessions/{id} for each session of the account (all when None)."""
