@@ -477,9 +477,10 @@ class SimulatedSmsc:
         found.extend(unanswered)
         for rule in self.run(self.server.reply_rules.unmet):
             found.append(f"expectation never met: {rule.describe()}")
-        queued = self.run(lambda: {sid: len(q) for sid, q in self.server._queues.items() if q})
+        queued = self.run(lambda: {a.system_id: self.server.queued_deliveries(a.system_id) for a in self.config.accounts})
         for system_id, count in queued.items():
-            found.append(f"{count} deliver_sm/data_sm for {system_id} still queued: no receiver bind took them")
+            if count:
+                found.append(f"{count} deliver_sm/data_sm for {system_id} still queued: no receiver bind took them")
         stats = self.stats
         if stats.handler_errors:
             found.append(f"{stats.handler_errors} internal error(s) in the simulator")
