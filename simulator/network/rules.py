@@ -76,7 +76,8 @@ def parse_duration(value: str | float | int) -> float:
         return _parse_duration.__wrapped__(value)
 
 
-@functools.lru_cache(maxsize=1024)  # profiles and rules repeat the same few durations on every submit
+# typed: a cached 1 must not answer for True (which is refused); rules repeat the same few durations.
+@functools.lru_cache(maxsize=1024, typed=True)
 def _parse_duration(value: str | float | int) -> float:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise ValueError(f"invalid duration {value!r}: {_DURATION_HELP}")
