@@ -25,12 +25,13 @@ from .network.handsets import HandsetState
 from .network.lifecycle import Lifecycle, TimeRefusal
 from .network.messages import Message, MessageIdGenerator, MessageStore
 from .network.network import MoError, Network, Refusal, Route
+from .network.throttles import Trip
 from .network.profile import load_profile
 from .smpp import pdu as P
 from .smpp.codec import PduEncodeError
 from .smpp.constants import CommandId as C
 from .smpp.constants import CommandStatus as S
-from .smpp.constants import MessageState, status_name
+from .smpp.constants import MessageState, parse_status, status_name
 from .smpp.session import (
     ProtocolError,
     RequestReceived,
@@ -142,6 +143,12 @@ class SmppConnection(asyncio.Protocol):
         self.outbind_account = outbind_account
         self.closed = asyncio.get_running_loop().create_future()
         self._debug = False
+        # Requests pass _guard() first only when the account's window has a reaction of its own or a
+        # throttle disconnected the session: the common path costs one attribute test.
+        self._guarded = False
+        self._window_limit: int | None = None
+        self._beyond_window: set[int] = set()  # ids of the requests of this read beyond the window
+        self._dropping = False
 
     # --- transport callbacks -----------------------------------------------------------------
 
@@ -177,6 +184,8 @@ class SmppConnection(asyncio.Protocol):
         server = self.server
         session = self.session
         while True:
+            if self._guarded:
+                self._mark_beyond_window(events)
             for event in events:
                 if type(event) is RequestReceived:
                     self._on_request(event.pdu)
@@ -248,6 +257,8 @@ class SmppConnection(asyncio.Protocol):
     def _on_request(self, pdu: P.Pdu) -> None:
         if self._debug:
             log.debug("session %d <- %s", self.id, pdu)
+        if self._guarded and self._guard(pdu):
+            return
         server = self.server
         if server.reply_rules.rules:
             rule = server.reply_rules.take(pdu, self.account.system_id if self.account else None)
@@ -262,10 +273,62 @@ class SmppConnection(asyncio.Protocol):
             self._record(IN, pdu)
         self._respond(pdu, self._handle(pdu))
 
-    def _handle(self, pdu: P.Pdu) -> P.Pdu | None:
+    def _mark_beyond_window(self, events: list[object]) -> None:
+        """Find the requests of one read that exceed the account's window, as the session would have.
+
+        The session decodes a whole read before any is handled, so a request is beyond the window when
+        `window` requests were unanswered when it arrived: those of earlier reads still unanswered (e.g.
+        held by a delay reaction) plus the earlier ones of this read; one beyond it does not count.
+        """
+        limit = self._window_limit
+        if limit is None:
+            return
+        requests = [e.pdu for e in events if type(e) is RequestReceived and e.pdu.RESPONSE is not None]  # type: ignore[attr-defined]
+        outstanding = self.session.unanswered - len(requests)
+        beyond = self._beyond_window
+        beyond.clear()
+        for pdu in requests:
+            if outstanding >= limit:
+                beyond.add(id(pdu))
+            else:
+                outstanding += 1
+
+    def _guard(self, pdu: P.Pdu) -> bool:
+        """Drop requests after a disconnect reaction; react to one beyond the account's window. True when handled."""
+        if self._dropping:
+            return True
+        if id(pdu) not in self._beyond_window:
+            return False
+        limit = self._window_limit
+        assert self.account is not None
+        reaction = self.account.window_reaction or ""
+        server = self.server
+        server.stats.rejected += 1
+        trip = Trip(server.clock.now(), self.account.system_id, "window", f"bind {self.id}", reaction, f"window of {limit} unanswered requests")
+        server.network.throttle_trips.record(trip)
+        note = f"beyond the window of {limit}: {reaction}"
+        log.info("session %d %s seq=%d %s", self.id, pdu.command_name, pdu.sequence_number, note)
+        if server.pdu_log is not None:
+            self._record(IN, pdu, note)
+        status = server.config.peer_window_full_status
+        if reaction == "disconnect":
+            self.disconnect_now()
+        elif reaction == "generic_nack":
+            self._respond(pdu, P.GenericNack(command_status=status, sequence_number=pdu.sequence_number), note)
+        else:
+            self._respond(pdu, pdu.make_response(parse_status(reaction)), note)
+        return True
+
+    def disconnect_now(self) -> None:
+        """Close the connection once the answers already made are written, ignoring the requests still to be handled from the same read."""
+        self._dropping = self._guarded = True
+        self.flush()
+        self.close()
+
+    def _handle(self, pdu: P.Pdu, **options: bool) -> P.Pdu | None:
         handler = self.server._handlers.get(pdu.command_id)
         try:
-            return handler(self, pdu) if handler is not None else pdu.make_response(S.ESME_RINVCMDID)
+            return handler(self, pdu, **options) if handler is not None else pdu.make_response(S.ESME_RINVCMDID)
         except Exception:  # noqa: BLE001 - answer ESME_RSYSERR and keep serving
             log.exception("session %d: handler for %s failed", self.id, pdu.command_name)
             self.server.stats.handler_errors += 1
@@ -301,30 +364,47 @@ class SmppConnection(asyncio.Protocol):
         self.server.stats.rule_hits += 1
         if self.server.pdu_log is not None:
             self._record(IN, pdu, note)
-        if rule.close == "before":
+        response = None
+        if rule.close != "before" and rule.respond and pdu.RESPONSE is not None:
+            response = pdu.make_response(rule.status) if rule.status is not None else self._handle(pdu)
+            if response is not None and rule.fields:
+                response = response.replace(**rule.fields)
+        self.answer(pdu, note, (lambda: response) if rule.respond else None, delay=rule.delay, close=rule.close)
+
+    def answer(
+        self,
+        pdu: P.Pdu,
+        note: str,
+        respond: Callable[[], P.Pdu | None] | None,
+        *,
+        delay: float = 0.0,
+        close: str | None = None,
+        later: Callable[[float, Callable[[], None]], object] | None = None,
+    ) -> None:
+        """Answer a request as a reply rule or a throttle reaction says.
+
+        close 'before' closes without answering; respond None never answers; otherwise respond()
+        makes the response when it is sent: now, or after delay seconds on `later` (the event loop's
+        real time unless given, e.g. the simulator clock's call_later); close 'after' closes then.
+        """
+        if close == "before":
             self.close()
             return
-        if not rule.respond or pdu.RESPONSE is None:
+        if respond is None or pdu.RESPONSE is None:
             return
-        if rule.status is not None:
-            response = pdu.make_response(rule.status)
-        else:
-            response = self._handle(pdu)
-        if response is not None and rule.fields:
-            response = response.replace(**rule.fields)
-        if rule.delay > 0:
+        if delay > 0:
             def late() -> None:
                 if self.session.state is SessionState.CLOSED or self.transport is None or self.transport.is_closing():
                     return
-                self._respond(pdu, response, note)
+                self._respond(pdu, respond(), note)
                 self.flush()
-                if rule.close == "after":
+                if close == "after":
                     self.close()
 
-            asyncio.get_running_loop().call_later(rule.delay, late)
+            (later or asyncio.get_running_loop().call_later)(delay, late)
             return
-        self._respond(pdu, response, note)
-        if rule.close == "after":
+        self._respond(pdu, respond(), note)
+        if close == "after":
             self.flush()
             self.close()
 
@@ -348,6 +428,11 @@ class SmppConnection(asyncio.Protocol):
                 server._drain_account(self.account.system_id)
         elif isinstance(event, RequestRejected):
             server.stats.rejected += 1
+            session = self.session
+            if self.account is not None and event.status == session.config.window_full_status and session.unanswered >= session.config.peer_window:
+                # The session refused a request beyond the window itself (no window_reaction set): count the trip.
+                trip = Trip(server.clock.now(), self.account.system_id, "window", f"bind {self.id}", status_name(event.status), f"window of {session.config.peer_window} unanswered requests")
+                server.network.throttle_trips.record(trip)
             if server.pdu_log is not None:
                 if event.pdu is not None:
                     self._record(IN, event.pdu)
@@ -457,7 +542,7 @@ class SmscServer:
         self._round_robin: dict[str, int] = {}
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.Task[None] | None = None
-        self._handlers: dict[int, Callable[[SmppConnection, P.Pdu], P.Pdu | None]] = {
+        self._handlers: dict[int, Callable[..., P.Pdu | None]] = {
             C.bind_transmitter: self._on_bind,
             C.bind_receiver: self._on_bind,
             C.bind_transceiver: self._on_bind,
@@ -700,6 +785,11 @@ class SmscServer:
         conn.bind_type = bind_type
         conn.session.config.window = account.window
         conn.session.config.peer_window = account.window
+        if account.window_reaction is not None:
+            # The connection applies the account's window itself (see _guard), with the account's reaction.
+            conn.session.config.peer_window = 1 << 30
+            conn._window_limit = account.window
+            conn._guarded = True
         self.stats.binds_ok += 1
         log.info(
             "session %d bound %s as %s (interface_version 0x%02X)", conn.id, bind_type, account.system_id, bind.interface_version
@@ -720,15 +810,37 @@ class SmscServer:
             self._schedule_loopback(route)
         return message
 
-    def _on_submit_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+    def _react(self, conn: SmppConnection, pdu: P.Pdu, refusal: Refusal) -> P.Pdu | None:
+        """Carry out a throttle's reaction to a request: a status response, generic_nack, a delayed answer, or a disconnect.
+
+        Returns the response to send now, or None when the reaction answers (or never answers) itself.
+        """
+        config = refusal.trip.throttle if refusal.trip is not None else None
+        action = config.action if config is not None else "status"
+        log.info("session %d %s seq=%d throttled: %s -> %s", conn.id, pdu.command_name, pdu.sequence_number, refusal.reason, action)
+        if action == "status":
+            return pdu.make_response(refusal.status)
+        assert config is not None
+        note = f"throttled: {refusal.reason}"
+        if action == "generic_nack":
+            conn.answer(pdu, note, lambda: P.GenericNack(command_status=refusal.status, sequence_number=pdu.sequence_number))
+        elif action == "disconnect":
+            conn.disconnect_now()
+        else:
+            conn.answer(pdu, note, lambda: conn._handle(pdu, throttle=False), delay=config.delay_seconds, later=self.clock.call_later)
+        return None
+
+    def _on_submit_sm(self, conn: SmppConnection, pdu: P.Pdu, throttle: bool = True) -> P.Pdu | None:
         account = conn.account
         try:
             start, expires = self.lifecycle.times(pdu, account)
         except TimeRefusal as exc:
             log.info("session %d %s refused: %s (%s)", conn.id, pdu.command_name, status_name(exc.status), exc)
             return pdu.make_response(exc.status)
-        route = self.network.check_submit(account.system_id, pdu, self.clock.now())  # type: ignore[union-attr]
+        route = self.network.check_submit(account.system_id, pdu, self.clock.now(), session=conn.id, throttle=throttle)  # type: ignore[union-attr]
         if type(route) is Refusal:
+            if route.trip is not None:
+                return self._react(conn, pdu, route)
             log.info("session %d %s refused: %s (%s)", conn.id, pdu.command_name, status_name(route.status), route.reason)
             return pdu.make_response(route.status)
         message = self._accept(conn, pdu, route)  # type: ignore[arg-type]
@@ -737,7 +849,7 @@ class SmscServer:
 
     _on_data_sm = _on_submit_sm
 
-    def _on_submit_multi(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
+    def _on_submit_multi(self, conn: SmppConnection, pdu: P.Pdu, throttle: bool = True) -> P.Pdu | None:
         multi: P.SubmitMulti = pdu  # type: ignore[assignment]
         try:
             start, expires = self.lifecycle.times(pdu, conn.account)
@@ -748,24 +860,40 @@ class SmscServer:
         failed: list[P.UnsuccessfulSme] = []
         now = self.clock.now()
         routes: list[Route] = []
+        reaction: Refusal | None = None
         for dest in multi.dest_addresses:
             if isinstance(dest, P.DistributionList):
                 # No distribution lists are provisioned on the simulator.
                 failed.append(P.UnsuccessfulSme(0, 0, dest.name, S.ESME_RINVDLNAME))
                 continue
             route = self.network.check_submit(
-                conn.account.system_id, pdu, now, destination=(dest.ton, dest.npi, dest.address)  # type: ignore[union-attr]
+                conn.account.system_id,  # type: ignore[union-attr]
+                pdu,
+                now,
+                destination=(dest.ton, dest.npi, dest.address),
+                session=conn.id,
+                throttle=throttle,
             )
             if isinstance(route, Refusal):
+                # Each destination counts on its own; a reaction beyond a status applies to the
+                # whole submit_multi when no destination got through (nothing to take back).
+                if route.trip is not None and route.trip.throttle is not None and route.trip.throttle.action != "status":
+                    reaction = reaction or route
                 failed.append(P.UnsuccessfulSme(dest.ton, dest.npi, dest.address, route.status))
             else:
                 accepted.append(dest.address)
                 routes.append(route)
         if not accepted:
+            if reaction is not None:
+                return self._react(conn, pdu, reaction)
             return pdu.make_response(S.ESME_RSUBMITFAIL, unsuccess_sme=tuple(failed))
         message = self._accept(conn, pdu, routes[0], tuple(accepted))
         self.lifecycle.start(message, start, expires)
         return pdu.make_response(message_id=message.message_id, unsuccess_sme=tuple(failed))
+
+    def throttle_report(self, last: int = 100) -> dict[str, object]:
+        """Throttle layers with their counters per key, and every trip (window ones too) with its clock time."""
+        return self.network.throttle_report(last)
 
     def _on_query_sm(self, conn: SmppConnection, pdu: P.Pdu) -> P.Pdu:
         query: P.QuerySm = pdu  # type: ignore[assignment]

@@ -274,7 +274,7 @@ def test_profile_throttle_is_five_per_second_per_account() -> None:
     accepted(net.check_submit("other", mt("MYSHOP", SFR_FR), 10.0))  # per account
     refused(net.check_submit("shop", mt("MYSHOP", SFR_FR), 10.1), S.ESME_RTHROTTLED)  # 0.5 token refilled
     accepted(net.check_submit("shop", mt("MYSHOP", SFR_FR), 10.2))  # one token after 0.2 s
-    assert net.accounts["shop"].throttle.trips == 2
+    assert net.accounts["shop"].throttles.trips == 2
 
 
 def test_account_throttle_overrides_the_profile() -> None:
@@ -338,5 +338,5 @@ def test_estimate_takes_no_throttle_token() -> None:
     net = network(shop(credits=None, throttle=None))
     for _ in range(20):
         accepted(net.estimate("shop", "MYSHOP", SFR_FR, "hi"))
-    assert net.accounts["shop"].throttle.trips == 0
+    assert net.accounts["shop"].throttles.trips == 0
     assert all(isinstance(net.check_submit("shop", mt("MYSHOP", SFR_FR), 0.0), Route) for _ in range(5))

@@ -15,7 +15,7 @@ BLOCKS = re.findall(r"```yaml\n(.*?)```", README, re.S)
 
 
 def test_every_yaml_example_is_checked() -> None:
-    assert len(BLOCKS) == 5
+    assert len(BLOCKS) == 7
 
 
 def test_server_config_example() -> None:
@@ -31,7 +31,7 @@ def test_profile_example() -> None:
 
 
 def test_account_example() -> None:
-    (block,) = [b for b in BLOCKS if b.startswith("network: default")]
+    (block,) = [b for b in BLOCKS if b.startswith("network: default") and "window_reaction" not in b]
     account = parse_config(block, "README").accounts[0]
     assert account.default_sender == "MYSHOP" and account.throttle is not None and account.throttle.rate == 0
 
@@ -46,3 +46,12 @@ def test_scenario_example() -> None:
     (block,) = [b for b in BLOCKS if b.startswith("name: delivered-receipt")]
     (scenario,) = parse_scenarios(block, "README")
     assert [stage.name for stage in scenario.stages] == ["submit"] and len(scenario.parametrize) == 2
+
+
+def test_throttle_examples() -> None:
+    (profile_block,) = [b for b in BLOCKS if b.startswith("name: strict")]
+    profile = load_typed(profile_block, NetworkProfile, "README")
+    assert [t.scope for t in profile.throttles] == ["bind", "operator", "sender"]
+    (accounts_block,) = [b for b in BLOCKS if b.startswith("network: default") and "window_reaction" in b]
+    account = parse_config(accounts_block, "README").accounts[0]
+    assert account.window_reaction == "generic_nack" and len(account.throttles) == 2

@@ -32,6 +32,9 @@ from .encoding import (
 from .handsets import Handsets
 from .numbering import Address, AddressError, NumberingPlan
 from .profile import NetworkProfile, ServiceNumber
+from .throttles import AccountThrottles, TokenBucket, Trip, TripLog, account_throttles
+
+__all__ = ["MoDelivery", "MoError", "Network", "Refusal", "Route", "TokenBucket"]
 
 
 @dataclass
@@ -40,6 +43,7 @@ class Refusal:
 
     status: int
     reason: str
+    trip: Trip | None = None  # set when a throttle refused it: its reaction may be more than a status
 
 
 @dataclass
@@ -72,35 +76,13 @@ class MoError(ValueError):
     """An MO the network cannot route (unknown number, number that does not receive, ...)."""
 
 
-class TokenBucket:
-    """A rate limit on the simulator's clock: `rate` tokens per second, at most `burst` saved up."""
-
-    def __init__(self, rate: float, burst: int, now: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = float(burst)
-        self.updated = now
-        self.trips = 0
-
-    def take(self, now: float, count: int = 1) -> bool:
-        """Take count tokens if there are enough now; False (a trip) otherwise."""
-        if now > self.updated:
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-        if self.tokens >= count - 1e-9:  # clock times are floats: 0.2 s * 5/s must make a whole token
-            self.tokens = max(0.0, self.tokens - count)
-            return True
-        self.trips += 1
-        return False
-
-
 @dataclass
 class AccountState:
     """What the network keeps per account beyond its configuration."""
 
     account: Account
     credits: CreditAccount
-    throttle: TokenBucket | None = None
+    throttles: AccountThrottles | None = None  # None: no throttle applies (the fast path)
     opted_out: set[str] = field(default_factory=set)
     purchases: list[tuple[float, float, int]] = field(default_factory=list)
 
@@ -125,6 +107,7 @@ class Network:
         self.accounts: dict[str, AccountState] = {}
         self._owner: dict[str, str] = {}
         self._mo_ref = 0
+        self.throttle_trips = TripLog()
         for account in accounts:
             self.add_account(account, now)
 
@@ -136,13 +119,40 @@ class Network:
             if bundle.expires:
                 expires = datetime.fromisoformat(bundle.expires).replace(tzinfo=timezone.utc).timestamp()
             credits.add_bundle(CountryBundle(bundle.country, bundle.credits, expires), now)
-        limit = account.throttle or self.profile.throttle
-        bucket = TokenBucket(limit.rate, limit.burst, now) if limit is not None and limit.rate > 0 else None
-        state = AccountState(account, credits, bucket)
+        state = AccountState(account, credits, self._throttles_of(account))
         self.accounts[account.system_id] = state
         for number in account.numbers:
             self._owner.setdefault(number, account.system_id)
         return state
+
+    def _throttles_of(self, account: Account) -> AccountThrottles | None:
+        """The account's throttle layers: its single `throttle` (else the profile's), then its `throttles` (else the profile's)."""
+        configured = []
+        if account.throttle is not None:
+            configured.append((account.throttle, "account throttle"))
+        elif self.profile.throttle is not None:
+            configured.append((self.profile.throttle, "profile throttle"))
+        if account.throttles is not None:
+            configured += [(t, f"account throttles[{i}]") for i, t in enumerate(account.throttles)]
+        else:
+            configured += [(t, f"profile throttles[{i}]") for i, t in enumerate(self.profile.throttles)]
+        return account_throttles(account.system_id, configured, self.profile.statuses.throttled, self.throttle_trips)
+
+    def throttle_report(self, last: int = 100) -> dict[str, object]:
+        """Every throttle layer with its counters per key, and the trip log (totals and the latest trips)."""
+        layers = [row for state in self.accounts.values() if state.throttles for row in state.throttles.report()]
+        return {"throttles": layers, "trips": self.throttle_trips.report(last)}
+
+    def _throttle(
+        self, throttles: AccountThrottles, now: float, keys: dict[str, str | None], segments: int
+    ) -> Refusal | None:
+        """Charge the account's throttles for one message; the Refusal of the first that trips, if any."""
+        trip = throttles.check(now, keys, segments)
+        if trip is None:
+            return None
+        config = trip.throttle
+        status = self._status("throttled") if config is None or config.action != "status" else parse_status(trip.reaction)
+        return Refusal(status, f"{trip.account} tripped {trip.rule} ({trip.scope} {trip.key})", trip)
 
     def _classify(self, role: str, addr: str, ton: int, npi: int, country: str | None) -> Address:
         """Classify an address, remembering the answer: phonenumbers costs ~100 us a parse."""
@@ -184,11 +194,15 @@ class Network:
         *,
         destination: tuple[int, int, str] | None = None,
         dry_run: bool = False,
+        session: int | None = None,
+        throttle: bool = True,
     ) -> Route | Refusal:
         """Apply the network's rules to one MT (submit_sm, data_sm, or one submit_multi destination).
 
         On acceptance the price is debited and, for a long message, the part is recorded for
         reassembly; nothing is changed on refusal, nor by a dry run (no throttle token, debit or part).
+        session is the bind's id (key of bind-scope throttles); throttle=False skips the throttles
+        (a request their `delay` reaction held is handled without tripping them again).
         """
         state = self.accounts.get(system_id)
         if state is None:
@@ -196,11 +210,21 @@ class Network:
         account = state.account
         profile = self.profile
         dest_ton, dest_npi, dest_addr = destination or (pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr)  # type: ignore[attr-defined]
-        if state.throttle is not None and not dry_run and not state.throttle.take(now):
-            return self._refuse("throttled", f"{system_id} exceeds {state.throttle.rate:g} submits/s")
+        throttles = state.throttles if throttle and not dry_run else None
         if profile.open_routing:
             if not dest_addr:
                 return Refusal(S.ESME_RINVDSTADR, "empty destination_addr")
+            if throttles is not None:
+                keys = {
+                    "account": system_id,
+                    "bind": None if session is None else f"bind {session}",
+                    "sender": pdu.source_addr or account.default_sender,  # type: ignore[attr-defined]
+                    "short_code": pdu.source_addr if profile.number(pdu.source_addr) is not None else None,  # type: ignore[attr-defined]
+                    "operator": None,  # open routing knows no operators
+                }
+                refusal = self._throttle(throttles, now, keys, _segments(pdu, profile.default_alphabet))
+                if refusal is not None:
+                    return refusal
             return Route(None, None, None, 1, 0, None)
         source_addr, source_ton, source_npi = pdu.source_addr, pdu.source_addr_ton, pdu.source_addr_npi  # type: ignore[attr-defined]
         if not source_addr:
@@ -273,6 +297,17 @@ class Network:
         except EncodingError as exc:
             return Refusal(exc.status, str(exc))
 
+        if throttles is not None:
+            keys = {
+                "account": system_id,
+                "bind": None if session is None else f"bind {session}",
+                "sender": service.number if service is not None else (replaced or sender_name),
+                "short_code": service.number if service is not None and service.kind != "long_number" else None,
+                "operator": dest.operator,
+            }
+            refusal = self._throttle(throttles, now, keys, segments)
+            if refusal is not None:
+                return refusal
         price = profile.mt_price(service) * segments
         if dry_run:
             if not state.credits.can_pay(price, dest.country, now):
@@ -383,3 +418,14 @@ class Network:
     def opt_in(self, system_id: str, number: str) -> None:
         """Undo an opt-out."""
         self.accounts[system_id].opted_out.discard(number)
+
+
+def _segments(pdu: P.Pdu, default_alphabet: str) -> int:
+    """Segments of an MT the open network does not otherwise decode (1 for a concatenated part or undecodable content)."""
+    try:
+        part = message_part_from_pdu(pdu)
+        if part.total > 1:
+            return 1
+        return count_segments(part.body, part.data_coding, default_alphabet).segments
+    except EncodingError:
+        return 1

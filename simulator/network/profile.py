@@ -108,7 +108,8 @@ class NetworkProfile:
     operators: list[Operator] = field(default_factory=list)
     numbers: list[ServiceNumber] = field(default_factory=list)
     bundles: list[Bundle] = field(default_factory=list)
-    throttle: Throttle | None = None
+    throttle: Throttle | None = None  # the single form: an account-scope token bucket for each account
+    throttles: list[Throttle] = field(default_factory=list)  # layered throttles each account gets (own keys)
     ported: dict[str, str] = field(default_factory=dict)
     loopback_numbers: list[str] = field(default_factory=list)
     statuses: NetworkStatuses = field(default_factory=NetworkStatuses)
