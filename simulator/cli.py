@@ -117,12 +117,14 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 def _register_harness_commands() -> None:
-    """Commands that live with the harness: scenario replay and the Kannel config writer."""
+    """Commands that live with the harness: scenario replay, the Kannel config writer and the load tester."""
     from .harness.kannel import kannel_config_command
     from .harness.replay import run_command
+    from .load.cli import load_command
 
     main.add_command(run_command, "run")
     main.add_command(kannel_config_command, "kannel-config")
+    main.add_command(load_command, "load")
 
 
 _register_harness_commands()

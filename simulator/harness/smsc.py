@@ -120,7 +120,9 @@ class SimulatedSmsc:
         accounts: Iterable[Account | Mapping[str, Any]] | None = None,
         strict: bool = True,
         name: str = "smsc",
+        port: int = 0,
     ) -> None:
+        """port 0 (the default) picks a free ephemeral port on 127.0.0.1."""
         self.config = resolve_config(config, network=network, accounts=accounts, seed=seed)
         if not self.config.accounts:
             raise ValueError("the simulator needs at least one account for the gateway to bind with")
@@ -129,7 +131,7 @@ class SimulatedSmsc:
         self.name = name
         self.strict = strict
         self._clock = make_clock(clock) if isinstance(clock, str) else clock
-        self._runner = ThreadedServer(self.config, clock=self._clock, seed=self.config.seed)
+        self._runner = ThreadedServer(self.config, clock=self._clock, seed=self.config.seed, port=port)
         self.clock = SimClock(self)
         self._claimed: set[int] = set()
         self._errors = _ErrorRecorder()
