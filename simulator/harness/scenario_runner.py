@@ -212,6 +212,19 @@ def http_call(
     return HttpResponse(status, body, parsed, answer_headers)
 
 
+def call_template(template: S.HttpRequest, scope: S.Variables, timeout: float | None = None) -> HttpResponse:
+    """Send a gateway request template expanded with these variables (see http_call for errors)."""
+    return http_call(
+        template.method,
+        scope.expand(template.url),
+        query=scope.expand(template.query),
+        form=scope.expand(template.form),
+        json_body=scope.expand(template.json),
+        headers=scope.expand(template.headers),
+        timeout=timeout or template.timeout,
+    )
+
+
 def _http_text(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
@@ -977,15 +990,7 @@ class ScenarioRun:
             raise StepFailed(f"a request template {body.request!r}", f"{gateway.name} has: {', '.join(gateway.spec.http) or 'none'}")
         scope = S.Variables({**self.variables.values, **self.variables.expand(body.params)}, self.variables.faker)
         try:
-            response = http_call(
-                template.method,
-                scope.expand(template.url),
-                query=scope.expand(template.query),
-                form=scope.expand(template.form),
-                json_body=scope.expand(template.json),
-                headers=scope.expand(template.headers),
-                timeout=timeout or template.timeout,
-            )
+            response = call_template(template, scope, timeout)
         except OSError as exc:
             raise StepFailed(f"{template.method} {scope.expand(template.url)} answered", f"connection failed: {exc}") from None
         wanted = body.expect_status if body.expect_status is not None else template.expect_status

@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 from ..harness.esme import AsyncEsme
 from ..harness.scenario import HttpRequest, Variables, to_matcher
-from ..harness.scenario_runner import http_call
+from ..harness.scenario_runner import call_template
 from ..harness.webhook import WebhookReceiver
 from ..matching import pdu_field, value_matches
 from ..network.encoding import encode_text
@@ -155,16 +155,7 @@ class HttpTarget:
         """One HTTP request; raises when it fails or answers an unexpected status."""
         scope = self.variables(request_id, index)
         t = self.template
-        call = lambda: http_call(  # noqa: E731 - one call, run in the pool
-            t.method,
-            scope.expand(t.url),
-            query=scope.expand(t.query),
-            form=scope.expand(t.form),
-            json_body=scope.expand(t.json),
-            headers=scope.expand(t.headers),
-            timeout=t.timeout,
-        )
-        response = await asyncio.get_running_loop().run_in_executor(self._pool, call)
+        response = await asyncio.get_running_loop().run_in_executor(self._pool, call_template, t, scope)
         wanted = t.expect_status
         ok = value_matches(response.status, to_matcher(wanted)) if wanted is not None else 200 <= response.status < 300
         if not ok:
