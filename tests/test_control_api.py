@@ -359,6 +359,21 @@ def test_stats_and_reset(client: Client, esme: SyncEsme) -> None:
     assert esme.enquire_link().command_status == 0
 
 
+def test_throttle_counters_with_clock_times(client: Client, esme: SyncEsme) -> None:
+    statuses = [
+        esme.submit_sm(check=False, source_addr="SIMULATOR", destination_addr=MOBILE, short_message=b"x").command_status
+        for _ in range(7)
+    ]
+    assert statuses.count(0) == 5  # the default profile: 5/s, burst 5, on a clock that does not move
+    status, report = client.get("/throttles?limit=1")
+    assert status == 200 and report["trips"]["total"] == 2 and report["trips"]["by_scope"] == {"account": 2}
+    [trip] = report["trips"]["recent"]
+    assert trip["account"] == "smppclient1" and trip["reaction"] == "ESME_RTHROTTLED" and trip["at"] == client.get("/clock")[1]["now"]
+    layer = next(t for t in report["throttles"] if t["account"] == "smppclient1")
+    assert (layer["passed"], layer["trips"]) == (5, 2)
+    assert client.get("/throttles?colour=red")[0] == 400
+
+
 # --- PDU log ---------------------------------------------------------------------------------
 
 

@@ -138,6 +138,7 @@ class ControlApi:
             ("GET", "/accounts/{system_id}/credits", self.get_credits),
             ("POST", "/accounts/{system_id}/top-up", self.top_up),
             ("GET", "/stats", self.get_stats),
+            ("GET", "/throttles", self.get_throttles),
             ("POST", "/reset", self.reset),
             ("GET", "/pdus", self.list_pdus),
             ("GET", "/rules", self.list_rules),
@@ -353,6 +354,11 @@ class ControlApi:
         return {"system_id": state.credits.system_id, "added": added, "balance": state.credits.balance}
 
     # --- stats, reset ------------------------------------------------------------------------
+
+    def get_throttles(self, request: Request) -> dict[str, Any]:
+        """Every throttle layer with its counters per key, and the trips (the latest `limit`) with their clock times."""
+        check_query(request, {"limit"})
+        return self.server.throttle_report(query_int(request, "limit", 100))
 
     def get_stats(self, request: Request) -> dict[str, Any]:
         """Server counters, sessions, stored messages by state and scheduled events."""
