@@ -38,6 +38,7 @@ class RunOptions:
     drain: float = 5.0  # real seconds to wait after the last request for submits, responses and receipts
     max_time: float | None = None  # hard limit on the whole run (default: duration + response timeout + drain + 10)
     expect_receipts: bool = True  # wait (within drain) for a receipt callback per accepted message
+    expect_accepted: bool = False  # also wait until every request is accepted (a gateway re-sends throttled ones)
     window: float = 1.0  # the sliding window the report's busiest-window figure uses
     run_token: str = field(default_factory=lambda: secrets.token_hex(3))
     settings: dict[str, Any] = field(default_factory=dict)
@@ -102,7 +103,7 @@ async def run_load(
         tick = (lambda s: progress.show(s, collector.counts())) if progress else None
         start, samples = await drive(target, schedule, lambda i: f"ld{options.run_token}-{i:06d}", deadline=deadline, on_tick=tick)
         drained = await wait_until(
-            lambda: _settled(samples, collector, target, options.expect_receipts),
+            lambda: _settled(samples, collector, target, options.expect_receipts, options.expect_accepted),
             min(options.drain, max(0.0, deadline - time.monotonic())),
             on_poll=(lambda: progress.show(samples, collector.counts(), "draining")) if progress else None,
         )
@@ -131,13 +132,18 @@ async def run_load(
     )
 
 
-def _settled(samples: list[RequestSample], collector: SmscCollector, target: Target, expect_receipts: bool) -> bool:
-    """True once every request the target took reached the SMSC, was answered and (if expected) got its receipt."""
+def _settled(
+    samples: list[RequestSample], collector: SmscCollector, target: Target, expect_receipts: bool, expect_accepted: bool = False
+) -> bool:
+    """True once every request the target took reached the SMSC, was answered, (if expected) was accepted
+    in the end, and (if expected) got its receipt."""
     submits, _ = collector.snapshot()
     taken = {s.id for s in samples if not s.error}
     seen = {s.id for s in submits if s.id in taken}
     if len(seen) < len(taken) or any(s.status is None for s in submits if s.id in taken):
         return False
+    if expect_accepted and not taken <= {s.id for s in submits if s.status == 0}:
+        return False  # a throttled message the gateway has yet to re-send
     if not expect_receipts:
         return True
     accepted = {s.message_id for s in submits if s.status == 0 and s.id in taken}

@@ -182,6 +182,27 @@ class HttpTarget:
             self.webhook.stop()
 
 
+def kannel_sendsms_request(variables: Mapping[str, str], dlr_mask: int = 3) -> HttpRequest:
+    """Kannel's sendsms as a request template, from `KannelGateway.variables()` (sendsms_url, username, password).
+
+    No `from`: Kannel's default-sender. The dlr-url points at the load tester's webhook with the
+    correlation id and Kannel's callback type (`%d`: 1 delivered, 2 failed, 8 SMSC ACK...), so
+    `callback_filter={"type": "1"}` counts the delivered receipts.
+    """
+    return HttpRequest(
+        url=variables["sendsms_url"],
+        query={
+            "username": variables["username"],
+            "password": variables["password"],
+            "to": "{to}",
+            "text": "{text}",
+            "dlr-mask": str(dlr_mask),
+            "dlr-url": "{webhook}/dlr?id={id}&type=%d",
+        },
+        expect_status=202,
+    )
+
+
 def _fullmatch(pattern: re.Pattern[str], request: Any, key: str) -> bool:
     try:
         return pattern.fullmatch(str(request.lookup(key))) is not None
@@ -189,4 +210,4 @@ def _fullmatch(pattern: re.Pattern[str], request: Any, key: str) -> bool:
         return False
 
 
-__all__ = ["DEFAULT_TEXT", "HttpTarget", "SmppTarget"]
+__all__ = ["DEFAULT_TEXT", "HttpTarget", "SmppTarget", "kannel_sendsms_request"]
