@@ -16,18 +16,13 @@ import sys
 import time
 from pathlib import Path
 
+from simulator.harness.runner import free_port  # noqa: F401 - the benchmarks' port picker
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CONFIG = HERE / "network.yaml"
 HOST = "127.0.0.1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def cpu_plan() -> tuple[int | None, int | None]:
@@ -118,18 +113,26 @@ def proc_cpu_seconds(pid: int) -> float:
     return (utime + stime) / CLK_TCK
 
 
-def cpu_steal_seconds(cpu: int | None) -> float:
-    """Steal time of one CPU (or all, for None) from /proc/stat: time the hypervisor gave elsewhere."""
+def _proc_stat_ticks(cpu: int | None) -> list[int] | None:
+    """The tick counters of one CPU's line (or the total, for None) in /proc/stat; None when unreadable."""
     name = "cpu" if cpu is None else f"cpu{cpu}"
     try:
         with open("/proc/stat") as f:
             for line in f:
                 parts = line.split()
                 if parts and parts[0] == name:
-                    return int(parts[8]) / CLK_TCK if len(parts) > 8 else 0.0
-    except OSError:
+                    return [int(x) for x in parts[1:]]
+    except (OSError, ValueError):
         pass
-    return math.nan
+    return None
+
+
+def cpu_steal_seconds(cpu: int | None) -> float:
+    """Steal time of one CPU (or all, for None) from /proc/stat: time the hypervisor gave elsewhere."""
+    ticks = _proc_stat_ticks(cpu)
+    if ticks is None:
+        return math.nan
+    return ticks[7] / CLK_TCK if len(ticks) > 7 else 0.0
 
 
 def cpu_busy_seconds(cpu: int | None) -> float:
@@ -138,17 +141,10 @@ def cpu_busy_seconds(cpu: int | None) -> float:
     Compared with the server's own CPU time over the same interval, it shows how much of the
     server's core something else (another process, interrupts) took: the noise on a shared machine.
     """
-    name = "cpu" if cpu is None else f"cpu{cpu}"
-    try:
-        with open("/proc/stat") as f:
-            for line in f:
-                parts = line.split()
-                if parts and parts[0] == name:
-                    v = [int(x) for x in parts[1:9]]
-                    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLK_TCK
-    except (OSError, ValueError, IndexError):
-        pass
-    return math.nan
+    v = _proc_stat_ticks(cpu)
+    if v is None or len(v) < 8:
+        return math.nan
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLK_TCK
 
 
 def self_cpu_seconds() -> float:

@@ -391,41 +391,13 @@ class Lateness:
         self.active = True  # False once pacing stopped: no more backlog pumping
 
 
-class LatenessConnection(asyncio.Protocol):
+class LatenessConnection(bs.BindConnection):
     """One transceiver bind: paced submit_sm out, submit_sm_resp and deliver_sm in."""
 
     def __init__(self, st: Lateness, window: int) -> None:
-        loop = asyncio.get_running_loop()
+        super().__init__(window)
         self.st = st
-        self.window = window
-        self.buf = bytearray()
-        self.sent: dict[int, float] = {}  # sequence_number -> write time
         self.backlog = 0
-        self.next_seq = 1
-        self.transport: asyncio.Transport | None = None
-        self.bound: asyncio.Future[int] = loop.create_future()
-        self.unbound: asyncio.Future[None] = loop.create_future()
-        self.closed: asyncio.Future[None] = loop.create_future()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        import socket
-
-        self.transport = transport  # type: ignore[assignment]
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.bound.done():
-            self.bound.set_result(-1)
-        for fut in (self.unbound, self.closed):
-            if not fut.done():
-                fut.set_result(None)
-
-    def take_seq(self) -> int:
-        seq = self.next_seq
-        self.next_seq += 1
-        return seq
 
     def pump(self) -> bytearray | None:
         room = self.window - len(self.sent)

@@ -274,20 +274,15 @@ class Run:
         }
 
 
-class LoadConnection(asyncio.Protocol):
-    """One bind of the load client. closed_loop=True refills the window on every response batch."""
+class BindConnection(asyncio.Protocol):
+    """What every benchmark bind shares: the window, the read buffer, send times by sequence number,
+    the bind/unbind/close futures, TCP_NODELAY, and sequence numbers."""
 
-    def __init__(self, run: Run, window: int, closed_loop: bool) -> None:
+    def __init__(self, window: int) -> None:
         loop = asyncio.get_running_loop()
-        self.run = run
         self.window = window
-        self.closed_loop = closed_loop
         self.buf = bytearray()
         self.sent: dict[int, float] = {}  # sequence_number -> send time (perf_counter)
-        # Open loop: offer times of submit_sm that are due but wait for window room. Their latency
-        # counts from the offer, so a stalled server is not hidden by the client sending less
-        # (coordinated omission).
-        self.backlog: deque[float] = deque()
         self.next_seq = 1
         self.transport: asyncio.Transport | None = None
         self.bound: asyncio.Future[int] = loop.create_future()
@@ -301,17 +296,29 @@ class LoadConnection(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for fut in (self.bound, self.unbound, self.closed):
+        if not self.bound.done():
+            self.bound.set_result(-1)
+        for fut in (self.unbound, self.closed):
             if not fut.done():
-                if fut is self.bound:
-                    fut.set_result(-1)
-                else:
-                    fut.set_result(None)
+                fut.set_result(None)
 
     def take_seq(self) -> int:
         seq = self.next_seq
         self.next_seq += 1
         return seq
+
+
+class LoadConnection(BindConnection):
+    """One bind of the load client. closed_loop=True refills the window on every response batch."""
+
+    def __init__(self, run: Run, window: int, closed_loop: bool) -> None:
+        super().__init__(window)
+        self.run = run
+        self.closed_loop = closed_loop
+        # Open loop: offer times of submit_sm that are due but wait for window room. Their latency
+        # counts from the offer, so a stalled server is not hidden by the client sending less
+        # (coordinated omission).
+        self.backlog: deque[float] = deque()
 
     def batch(self, n: int, times: list[float] | None = None) -> bytearray:
         """n submit_sm with fresh sequence numbers; their send time is now, or the given intended times."""

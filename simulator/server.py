@@ -529,6 +529,8 @@ class SmscServer:
         self.pdu_log: PduLog | None = PduLog(self.config.smsc.pdu_log) if self.config.smsc.pdu_log else None
         self.reply_rules = ReplyRules()
         self.seed = self.config.seed if seed is None else seed
+        # Parsed once: a reset rebuilds the network from it instead of reading the YAML again.
+        self.profile = load_profile(self.config.network)
         self._build_state()
         self._wake: asyncio.TimerHandle | None = None
         self._wake_at_time = float("inf")
@@ -563,7 +565,7 @@ class SmscServer:
         """The network-side state a reset starts afresh: generator, store, network, lifecycle, ids."""
         self.rng = random.Random(self.seed)
         self.store = MessageStore()
-        self.network = Network(load_profile(self.config.network), self.config.accounts, now=self.clock.now())
+        self.network = Network(self.profile, self.config.accounts, now=self.clock.now())
         self.lifecycle = Lifecycle(
             self.clock, self.rng, self.network, self._emit_receipt, self.config.smsc.message_id_format
         )

@@ -19,13 +19,7 @@ from simulator.cli import main
 from simulator.config import Account, ServerConfig
 from simulator.control import ControlApi
 from simulator.harness.esme import SyncEsme
-from simulator.harness.runner import ThreadedServer
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from simulator.harness.runner import ThreadedServer, free_port
 
 
 def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
@@ -36,7 +30,7 @@ def _http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
 
 
 def test_serve_with_control_api_and_readyz_wait() -> None:
-    smpp_port, http_port = _free_port(), _free_port()
+    smpp_port, http_port = free_port(), free_port()
     # --http-port on the command line, the clock through its environment twin.
     env = dict(os.environ, SMSC_SIM_CLOCK="virtual")
     command = [sys.executable, "-m", "simulator.cli"]
@@ -81,7 +75,7 @@ def test_readyz_against_a_live_and_a_stopped_simulator() -> None:
 
 
 def test_readyz_with_nothing_listening_exits_1_within_the_timeout() -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     assert CliRunner().invoke(main, ["readyz", "--url", url]).exit_code == 1
     started = time.monotonic()
     result = CliRunner().invoke(main, ["readyz", "--url", url, "--wait", "--timeout", "0.6"])

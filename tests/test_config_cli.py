@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from simulator.cli import main
 from simulator.config import ConfigError, default_config, load_config, parse_config
+from simulator.harness.runner import free_port
 from simulator.harness.esme import SyncEsme
 
 
@@ -92,12 +93,6 @@ def test_check_config_command(tmp_path: Path) -> None:
     assert failed.exit_code == 1 and "bad.yaml:3: accounts[0].pasword: unknown key" in failed.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline: float = 15.0) -> None:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
@@ -112,7 +107,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline: float = 1
 
 
 def test_serve_with_env_twins_binds_and_shuts_down_gracefully_on_sigterm() -> None:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, SMSC_SIM_PORT=str(port), SMSC_SIM_LOG_LEVEL="debug")
     proc = subprocess.Popen([sys.executable, "-m", "simulator.cli", "serve"], env=env, stderr=subprocess.PIPE)
     try:

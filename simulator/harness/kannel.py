@@ -13,7 +13,6 @@ callback URLs with Kannel's %-escapes, and `kannel_config_command` is `smsc-sim 
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import time
 import urllib.error
@@ -26,6 +25,8 @@ from typing import Any, Iterable, Mapping, NamedTuple
 
 import click
 
+from .runner import free_port
+
 BEARERBOX = "/usr/sbin/bearerbox"
 SMSBOX = "/usr/sbin/smsbox"
 
@@ -36,13 +37,6 @@ class KannelError(RuntimeError):
 
 class KannelMissing(KannelError):
     """Kannel is not installed (a runner may skip on this outside CI)."""
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from concurrent.futures import Future
 from typing import Any, Awaitable, Callable, TypeVar
@@ -12,6 +13,13 @@ from ..config import ServerConfig
 from ..server import SmscServer
 
 T = TypeVar("T")
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a process that must be told its port beforehand)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class ThreadedServer:
