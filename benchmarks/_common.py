@@ -36,6 +36,18 @@ def cpu_plan() -> tuple[int | None, int | None]:
     return cpus[0], cpus[1]
 
 
+def prepare_machine() -> tuple[dict, int | None, int | None]:
+    """Print the machine facts, pin this process (the load client) and return (facts, server cpu, client cpu)."""
+    facts = machine_facts()
+    print_machine(facts)
+    server_cpu, client_cpu = cpu_plan()
+    if server_cpu is None:
+        print("WARNING: fewer than 2 CPUs available; server and client share the CPU, figures are not 'one core'")
+    pin_self(client_cpu)
+    facts.update(server_cpu=server_cpu, client_cpu=client_cpu)
+    return facts, server_cpu, client_cpu
+
+
 def pin_self(cpu: int | None) -> None:
     """Pin this process (the load client) to one CPU."""
     if cpu is not None and hasattr(os, "sched_setaffinity"):

@@ -782,12 +782,7 @@ def main(argv: list[str] | None = None) -> int:
         spy_dir.mkdir(parents=True, exist_ok=True)
 
     check_templates()
-    facts = common.machine_facts()
-    common.print_machine(facts)
-    server_cpu, client_cpu = common.cpu_plan()
-    if server_cpu is None:
-        print("WARNING: fewer than 2 CPUs available; server and client share the CPU")
-    common.pin_self(client_cpu)
+    facts, server_cpu, client_cpu = common.prepare_machine()
     bs.SERVER_CPU = server_cpu
     results: dict[str, Any] = {
         "machine": facts,

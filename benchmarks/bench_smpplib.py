@@ -149,12 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.getLogger("smpp").setLevel(logging.WARNING)
 
-    facts = common.machine_facts()
-    common.print_machine(facts)
-    server_cpu, client_cpu = common.cpu_plan()
-    if server_cpu is None:
-        print("WARNING: fewer than 2 CPUs available; server and client share the CPU")
-    common.pin_self(client_cpu)
+    facts, server_cpu, client_cpu = common.prepare_machine()
     receipt_modes = {"on": [True], "off": [False], "both": [False, True]}[args.receipts]
     nodelay_modes = {"on": [True], "off": [False], "both": [False, True]}[args.nodelay]
 

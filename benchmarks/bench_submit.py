@@ -27,7 +27,8 @@ figures are what Python's asyncio on this machine can do at all, and the simulat
 also printed as ratios to it, which survive a noisy or slower machine better than absolute rates.
 
 --receipts sets registered_delivery=1. The client answers every deliver_sm with deliver_sm_resp and
-counts them; the server does not generate receipts yet, which the output says when none arrive.
+counts them. Receipts start 2 s after the first submit_sm (the benchmark network's delivery delay),
+so with the default 1 s warm-up the measured interval mixes phases; bench_matrix.py measures steady state.
 """
 
 from __future__ import annotations
@@ -739,12 +740,7 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which("py-spy") is None:
             parser.error("--py-spy needs py-spy on PATH (pip install py-spy)")
         args.py_spy = os.path.abspath(args.py_spy)
-    facts = common.machine_facts()
-    common.print_machine(facts)
-    server_cpu, client_cpu = common.cpu_plan()
-    if server_cpu is None:
-        print("WARNING: fewer than 2 CPUs available; server and client share the CPU, figures are not 'one core'")
-    common.pin_self(client_cpu)
+    facts, server_cpu, client_cpu = common.prepare_machine()
     global SERVER_CPU
     SERVER_CPU = server_cpu
     results: dict[str, Any] = {

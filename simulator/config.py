@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 import types
 import typing
@@ -262,6 +263,8 @@ class ServerConfig:
     accounts: list[Account] = field(default_factory=list)
     seed: int = 0
     network: str = "default"  # a built-in profile name or a profile file path
+    # Fault rules installed at start (and again after a reset): the envelope of simulator.faults.
+    faults: list[dict[str, Any]] = field(default_factory=list, metadata={"schema": lambda: _faults_schema()})
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -269,6 +272,7 @@ class ServerConfig:
             if account.system_id in seen:
                 raise ValueError(f"duplicate account system_id {account.system_id!r}")
             seen.add(account.system_id)
+        self.fault_specs = [_fault_spec(i, item) for i, item in enumerate(self.faults)]
 
     def account(self, system_id: str) -> Account | None:
         """The account with this system_id, or None."""
@@ -281,6 +285,21 @@ class ServerConfig:
     def peer_window_full_status(self) -> int:
         """The command_status answering a peer that exceeds its window."""
         return parse_status(self.smsc.peer_window_full_status)
+
+
+def _faults_schema() -> dict[str, Any]:
+    from .faults import fault_schema
+
+    return {"type": "array", "items": fault_schema()}
+
+
+def _fault_spec(index: int, item: Any) -> Any:
+    from .faults import FaultSpec  # imported late: simulator.faults builds on this module
+
+    try:
+        return FaultSpec.from_mapping(item)
+    except FieldError as exc:
+        raise FieldError(f"faults[{index}].{exc.field}", str(exc)) from None
 
 
 def check_status(field: str, value: str) -> None:
@@ -365,6 +384,26 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _line_of_path(node: yaml.Node, path: str) -> int:
+    """The line of the deepest node a dotted path such as 'faults[2].do.status' reaches from node."""
+    line = _line(node)
+    for name, index in _PATH_PART.findall(path):
+        if name and isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == name), None)
+            if found is None:
+                break
+            line, node = _line(found[0]), found[1]
+        elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
+            node = node.value[int(index)]
+            line = _line(node)
+        else:
+            break
+    return line
+
+
 def _construct_scalar(node: yaml.ScalarNode) -> Any:
     # One constructor per thread: building a loader per scalar cost more than parsing the file.
     loader = getattr(_constructors, "loader", None)
@@ -377,6 +416,8 @@ def _construct_scalar(node: yaml.ScalarNode) -> Any:
 
 
 def _convert(node: yaml.Node, hint: Any, source: str, key: str) -> Any:
+    if hint is Any:
+        return _construct_scalar(node)
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)
@@ -413,7 +454,7 @@ def _convert(node: yaml.Node, hint: Any, source: str, key: str) -> Any:
         try:
             return hint(**values)
         except FieldError as exc:
-            line = next((_line(k) for k, _ in node.value if _construct_scalar(k) == exc.field), _line(node))
+            line = _line_of_path(node, exc.field)
             path = f"{key}.{exc.field}" if key else exc.field
             raise ConfigError(source, line, path, str(exc)) from None
         except ValueError as exc:
@@ -424,7 +465,11 @@ def _convert(node: yaml.Node, hint: Any, source: str, key: str) -> Any:
             raise ConfigError(source, _line(node), key, "expected a mapping")
         out = {}
         for key_node, value_node in node.value:
-            name = _convert(key_node, key_hint, source, key)
+            # A key as written: YAML 1.1 would read `on:` (a fault rule's first key) as true.
+            if key_hint is str and isinstance(key_node, yaml.ScalarNode):
+                name = key_node.value
+            else:
+                name = _convert(key_node, key_hint, source, key)
             out[name] = _convert(value_node, value_hint, source, f"{key}.{name}" if key else str(name))
         return out
     if origin is list:

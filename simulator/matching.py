@@ -362,3 +362,58 @@ def pdu_matches(pdu: Pdu, command: str | Iterable[str] | None, expected: Mapping
 def status_label(status: int) -> str:
     """'ESME_RTHROTTLED (0x00000058)'."""
     return f"{status_name(status)} (0x{status:08X})"
+
+
+# --- YAML forms ----------------------------------------------------------------------------------
+
+_BOUNDS = ("gt", "gte", "lt", "lte")
+
+
+def to_matcher(value: Any) -> Any:
+    """A YAML expectation as simulator.matching understands it: mappings naming a matcher become Matchers.
+
+    {any: true} / {anything: true}, {present: true}, {type: int}, {regex: ...}, {approx: x, tolerance: t},
+    {range: [lo, hi]} (inclusive), {gt|gte|lt|lte: n} (combinable), {one_of: [...]}, {contains: x},
+    {not: ...}, {equals: literal}. Other mappings and lists match item by item; scalars literally.
+    """
+    if isinstance(value, Mapping):
+        keys = set(value)
+        if keys in ({"any"}, {"anything"}):
+            return Anything()
+        if keys == {"present"}:
+            return Present() if value["present"] else Not(Present())
+        if keys == {"type"}:
+            return OfType(str(value["type"]))
+        if keys == {"regex"}:
+            return Regex(str(value["regex"]))
+        if keys in ({"approx"}, {"approx", "tolerance"}):
+            return Approx(float(value["approx"]), float(value.get("tolerance", 1e-6)))
+        if keys == {"range"}:
+            bounds = value["range"]
+            if not (isinstance(bounds, list) and len(bounds) == 2):
+                raise ValueError("range takes [low, high] (both inclusive)")
+            return InRange(gte=bounds[0], lte=bounds[1])
+        if keys and keys <= set(_BOUNDS):
+            return InRange(**{k: float(v) for k, v in value.items()})
+        if keys == {"one_of"}:
+            if not isinstance(value["one_of"], list):
+                raise ValueError("one_of takes a list")
+            return OneOf(tuple(to_matcher(v) for v in value["one_of"]))
+        if keys == {"contains"}:
+            return Contains(value["contains"])
+        if keys == {"not"}:
+            return Not(to_matcher(value["not"]))
+        if keys == {"equals"}:
+            return value["equals"]
+        return {k: to_matcher(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_matcher(v) for v in value]
+    return value
+
+
+def status_matcher(value: Any) -> Any:
+    """An expected command_status: a name ('ESME_RTHROTTLED'), a number, or a matcher of either."""
+    matcher = to_matcher(value)
+    if isinstance(matcher, str):
+        return normalise_pdu_expectations({"status": matcher})["status"]
+    return matcher

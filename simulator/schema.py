@@ -14,6 +14,8 @@ SCHEMA_FILES = {"network": "network.schema.json", "server": "server.schema.json"
 
 def _schema_for(hint: Any, definitions: dict[str, Any]) -> dict[str, Any]:
     origin = typing.get_origin(hint)
+    if hint is Any:
+        return {}
     if origin in (typing.Union, types.UnionType):
         options = [_schema_for(option, definitions) for option in typing.get_args(hint)]
         return {"anyOf": options}
@@ -27,7 +29,8 @@ def _schema_for(hint: Any, definitions: dict[str, Any]) -> dict[str, Any]:
             properties = {}
             required = []
             for f in dataclasses.fields(hint):
-                prop = _schema_for(hints[f.name], definitions)
+                # A field whose loose type is validated by its own code says what its schema is.
+                prop = f.metadata["schema"]() if "schema" in f.metadata else _schema_for(hints[f.name], definitions)
                 if f.default is not dataclasses.MISSING and f.default is not None and not callable(f.default):
                     prop["default"] = f.default
                 properties[f.name] = prop

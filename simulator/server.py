@@ -13,6 +13,7 @@ import logging
 import random
 import signal
 import socket
+import struct
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,7 +21,7 @@ from typing import Callable
 
 from .clock import Clock, RealClock, VirtualClock
 from .config import Account, ServerConfig, default_config
-from .faults import ReplyRule, ReplyRules
+from .faults import OUT_OF_ORDER_HOLD, FaultAction, FaultRule, FaultRules, Malformed, Split
 from .network.handsets import HandsetState
 from .network.lifecycle import Lifecycle, TimeRefusal
 from .network.messages import Message, MessageIdGenerator, MessageStore
@@ -28,7 +29,7 @@ from .network.network import MoError, Network, Refusal, Route
 from .network.throttles import Trip
 from .network.profile import load_profile
 from .smpp import pdu as P
-from .smpp.codec import PduEncodeError
+from .smpp.codec import PduEncodeError, encode
 from .smpp.constants import CommandId as C
 from .smpp.constants import CommandStatus as S
 from .smpp.constants import MessageState, parse_status, status_name
@@ -48,7 +49,7 @@ from .smpp.session import (
 )
 from .smpp.timefmt import format_absolute
 from .smpp.tlv import Tlv
-from .traffic import IN, OUT, PduLog
+from .traffic import BY_PEER, BY_SMSC, CLOSED, CONNECTED, IN, OUT, PduLog
 
 log = logging.getLogger("simulator.server")
 
@@ -73,6 +74,7 @@ class Delivery:
     future: asyncio.Future[P.Pdu] | None = None
     attempts: int = 0
     expires_at: float = float("inf")
+    fault_checked: bool = False  # fault rules on sent PDUs look at a delivery once, not at every re-send
 
 
 @dataclass
@@ -90,7 +92,7 @@ class ServerStats:
     deliveries_acked: int = 0
     deliveries_requeued: int = 0
     deliveries_expired: int = 0
-    rule_hits: int = 0
+    faults_fired: int = 0
 
 
 class GcPolicy:
@@ -149,6 +151,16 @@ class SmppConnection(asyncio.Protocol):
         self._window_limit: int | None = None
         self._beyond_window: set[int] = set()  # ids of the requests of this read beyond the window
         self._dropping = False
+        # Output shaping for faults (split, coalesced or held writes, a shut sending side): flush() takes
+        # the slow path only while _shaped is set.
+        self._shaped = False
+        self._out_queue: deque[tuple[bytes, float]] = deque()  # writes waiting, each with a pause after it
+        self._out_busy = False
+        self._hold: bytearray | None = None  # coalesced output waiting to go out in one write
+        self._hold_wanted = 0
+        self._after_output: list[Callable[[], None]] = []
+        self._write_shut = False
+        self._overtaking: list[list] = []  # out-of-order responses: [responses still to overtake, pdu, response, note]
 
     # --- transport callbacks -----------------------------------------------------------------
 
@@ -165,6 +177,9 @@ class SmppConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.server._register(self)
+        self.closed_by: str | None = None  # BY_SMSC once close() closed the transport (for conformance checks)
+        if self.server.pdu_log is not None:
+            self.server.pdu_log.session_event(self.server.clock.now(), self.id, None, CONNECTED, peer=self.peer)
         log.info("session %d connected from %s", self.id, self.peer)
         if self.outbind_account is not None:
             account = self.outbind_account
@@ -209,6 +224,8 @@ class SmppConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Unregister; requeue deliveries that were not acknowledged, so nothing is lost."""
+        # The SMSC closed it when close() did, or when the session decided to (unbind answered, fatal error, timer).
+        closed_by = BY_SMSC if getattr(self, "closed_by", None) or self.session.closing else BY_PEER
         for event in self.session.connection_lost():
             self._on_event(event)
         requeue = list(self.in_flight.values()) + list(self.pending)
@@ -219,6 +236,11 @@ class SmppConnection(asyncio.Protocol):
             self.server.stats.deliveries_requeued += 1
             self.server._enqueue_delivery(delivery, front=True)
         log.info("session %d closed%s", self.id, f" ({exc})" if exc else "")
+        if self.server.pdu_log is not None:
+            system_id = self.account.system_id if self.account else None
+            self.server.pdu_log.session_event(
+                self.server.clock.now(), self.id, system_id, CLOSED, closed_by=closed_by, peer=self.peer, reason=str(exc) if exc else ""
+            )
         if not self.closed.done():
             self.closed.set_result(None)
 
@@ -230,6 +252,8 @@ class SmppConnection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return False
+        if self._shaped:
+            return self._flush_shaped(data, transport)
         if data:
             transport.write(data)
         if self.session.closing:
@@ -239,14 +263,15 @@ class SmppConnection(asyncio.Protocol):
     def close(self) -> None:
         """Close the TCP connection now."""
         if self.transport is not None and not self.transport.is_closing():
+            self.closed_by = BY_SMSC
             self.transport.close()
 
-    def _send(self, pdu: P.Pdu) -> P.Pdu:
+    def _send(self, pdu: P.Pdu, note: str = "") -> P.Pdu:
         sent = self.session.send(pdu)
         if self._debug:
             log.debug("session %d -> %s", self.id, sent)
         if self.server.pdu_log is not None:
-            self._record(OUT, sent)
+            self._record(OUT, sent, note)
         return sent
 
     def _record(self, direction: str, pdu: P.Pdu, note: str = "") -> None:
@@ -260,14 +285,10 @@ class SmppConnection(asyncio.Protocol):
         if self._guarded and self._guard(pdu):
             return
         server = self.server
-        if server.reply_rules.rules:
-            rule = server.reply_rules.take(pdu, self.account.system_id if self.account else None)
-            if rule is not None and rule.changes_reply:
-                self._answer_by_rule(pdu, rule)
-                return
-            if rule is not None and server.pdu_log is not None:
-                self._record(IN, pdu, f"expected by rule {rule.id}")
-                self._respond(pdu, self._handle(pdu))
+        if server.faults.rules:
+            rule = server.faults.take(pdu, self.account.system_id if self.account else None, server.clock.now())
+            if rule is not None:
+                self._apply_fault(pdu, rule)
                 return
         if server.pdu_log is not None:
             self._record(IN, pdu)
@@ -351,25 +372,13 @@ class SmppConnection(asyncio.Protocol):
                 log.debug("session %d -> %s", self.id, response)
             if self.server.pdu_log is not None:
                 self._record(OUT, response, note)
+            if self._overtaking:
+                self._overtaken()
         command_id = pdu.command_id
         if command_id in BIND_TYPE or command_id == C.unbind:
             self.server._receivers.clear()
         if command_id in BIND_TYPE and self.session.is_bound:
             self.server._drain_account(self.account.system_id if self.account else "")
-
-    def _answer_by_rule(self, pdu: P.Pdu, rule: ReplyRule) -> None:
-        """Answer a request the way a reply rule says (status, fields, delay, silence, close)."""
-        note = f"rule {rule.id}: {rule.describe()}"
-        log.info("session %d %s seq=%d answered by %s", self.id, pdu.command_name, pdu.sequence_number, note)
-        self.server.stats.rule_hits += 1
-        if self.server.pdu_log is not None:
-            self._record(IN, pdu, note)
-        response = None
-        if rule.close != "before" and rule.respond and pdu.RESPONSE is not None:
-            response = pdu.make_response(rule.status) if rule.status is not None else self._handle(pdu)
-            if response is not None and rule.fields:
-                response = response.replace(**rule.fields)
-        self.answer(pdu, note, (lambda: response) if rule.respond else None, delay=rule.delay, close=rule.close)
 
     def answer(
         self,
@@ -407,6 +416,311 @@ class SmppConnection(asyncio.Protocol):
         if close == "after":
             self.flush()
             self.close()
+
+    # --- fault rules ---------------------------------------------------------------------------
+
+    def _apply_fault(self, pdu: P.Pdu, rule: FaultRule) -> None:
+        """Handle a request a fault rule selected: answer it the way the rule says, on the wire too."""
+        server = self.server
+        action = rule.action
+        if action is None or not action.changes_anything:
+            if server.pdu_log is not None:
+                self._record(IN, pdu, f"expected by rule {rule.id}")
+            response = self._handle(pdu)
+            self._respond(pdu, response)
+            self._fired(rule, pdu, _message_id(response))
+            return
+        note = f"fault rule {rule.id}: {action.describe()}"
+        log.info("session %d %s seq=%d: %s", self.id, pdu.command_name, pdu.sequence_number, note)
+        if server.pdu_log is not None:
+            self._record(IN, pdu, note)
+        cut = _cut_of(action)
+        if cut is not None and cut[1] == "before":
+            self._fired(rule, pdu, None)
+            if action.unbind == "before":
+                self._smsc_unbind(note)
+            self._cut(cut[0])
+            return
+        if action.status is not None:
+            response: P.Pdu | None = pdu.make_response(action.status) if pdu.RESPONSE is not None else None
+        elif action.generic_nack is not None:
+            response = P.GenericNack(command_status=action.generic_nack, sequence_number=pdu.sequence_number)
+        else:
+            response = self._handle(pdu)
+        if response is not None and action.fields:
+            try:
+                response = response.replace(**action.fields)
+            except (TypeError, ValueError) as exc:
+                log.warning("session %d: fault rule %d fields not applied: %s", self.id, rule.id, exc)
+                server.stats.handler_errors += 1
+        message_id = _message_id(response)
+        self._fired(rule, pdu, message_id)
+        if action.receipt_first and message_id and self.account is not None:
+            server.deliver_now(message_id, self.account.system_id)
+        if response is None or pdu.RESPONSE is None or not action.respond:
+            # Handled, but no response of ours goes out (or a throttle reaction answers itself).
+            self._after_effects(action, rule, note)
+            self.flush()
+            return
+        delay = action.draw_delay(rule.rng)
+
+        def send() -> None:
+            if self.session.state is SessionState.CLOSED or self.transport is None or self.transport.is_closing():
+                return
+            if action.out_of_order:
+                self._hold_response(pdu, response, note, action.out_of_order)
+            else:
+                self._send_shaped(action, note, lambda: self._respond(pdu, response, note))
+                if action.duplicate:
+                    self._write(encode(response))
+                    if server.pdu_log is not None:
+                        self._record(OUT, response, f"{note} (second copy)")
+            self._after_effects(action, rule, note)
+            self.flush()
+
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, send)
+        else:
+            send()
+
+    def _fault_on_delivery(self, delivery: Delivery, rule: FaultRule) -> bool:
+        """Send a delivery the way a fault rule says; False when the pump must stop (the connection goes)."""
+        server = self.server
+        action = rule.action
+        pdu = delivery.pdu
+        system_id = self.account.system_id if self.account else None
+        message_id = _message_id(pdu)
+        if action is None or not action.changes_anything:
+            self._fired(rule, pdu, message_id)
+            self._send_delivery(delivery)
+            return True
+        note = f"fault rule {rule.id}: {action.describe()}"
+        log.info("session %d %s to %s: %s", self.id, pdu.command_name, system_id, note)
+        self._fired(rule, pdu, message_id)
+        cut = _cut_of(action)
+        if cut is not None and cut[1] == "before":
+            self.pending.appendleft(delivery)  # requeued for the next bind when the connection goes
+            if action.unbind == "before":
+                self._smsc_unbind(note)
+            self._cut(cut[0])
+            return False
+        if action.fields:
+            try:
+                delivery.pdu = pdu.replace(**action.fields)
+            except (TypeError, ValueError) as exc:
+                log.warning("session %d: fault rule %d fields not applied: %s", self.id, rule.id, exc)
+                server.stats.handler_errors += 1
+        delay = action.draw_delay(rule.rng)
+        if delay > 0:
+            # Back to the account's queue after the delay (not this bind's: it may be gone by then).
+            asyncio.get_running_loop().call_later(delay, lambda: server._enqueue_delivery(delivery, front=True))
+            return True
+        self._send_shaped(action, note, lambda: self._send_delivery(delivery, note))
+        if action.duplicate:
+            self._send(delivery.pdu.with_sequence(0), f"{note} (second copy)")
+            server.stats.deliveries_sent += 1
+        self._after_effects(action, rule, note)
+        return cut is None and not action.unbind
+
+    def _fired(self, rule: FaultRule, pdu: P.Pdu, message_id: str | None) -> None:
+        """Count a firing, keep its record, and note it in the message's timeline."""
+        server = self.server
+        server.stats.faults_fired += 1
+        system_id = self.account.system_id if self.account else None
+        now = server.clock.now()
+        server.faults.record(rule, now, self.id, system_id, pdu, message_id)
+        if message_id and system_id:
+            message = server.store.get(message_id, system_id)
+            if message is not None:
+                what = rule.action.describe() if rule.action is not None else "expectation met"
+                message.event(now, f"fault rule {rule.id} on {pdu.command_name}: {what}")
+
+    def _send_shaped(self, action: FaultAction, note: str, send: Callable[[], object]) -> None:
+        """Queue one PDU through send() and write it as the action shapes it (unbind before, malformed, split, coalesced)."""
+        if action.unbind == "before":
+            self._smsc_unbind(note)
+        if action.coalesce is not None:
+            self.flush()
+            self._start_hold(action.coalesce.count, action.coalesce.within_seconds)
+        if action.malformed is None and action.split is None:
+            send()
+            return
+        self.flush()  # what was queued earlier goes out as it was
+        send()
+        data = self.session.data_to_send()
+        length = int.from_bytes(data[:4], "big")
+        head, rest = bytearray(data[:length]), data[length:]
+        if isinstance(action.malformed, Malformed):
+            _corrupt(head, action.malformed)
+        if isinstance(action.split, Split):
+            size, gap = action.split.octets, action.split.gap_seconds
+            for i in range(0, len(head), size):
+                self._write(bytes(head[i : i + size]), gap)
+        else:
+            self._write(bytes(head))
+        if rest:
+            self._write(rest)
+
+    def _after_effects(self, action: FaultAction, rule: FaultRule, note: str) -> None:
+        """What happens once the PDU is out: an unbind, a close, a reset or half-close, a reading stall."""
+        if action.unbind == "after":
+            self._smsc_unbind(note)
+        if action.stall is not None:
+            self._stall(action.stall_seconds)
+        cut = _cut_of(action)
+        if cut is not None and cut[1] == "after":
+            self.flush()
+            self._when_written(lambda: self._cut(cut[0]))
+
+    def _smsc_unbind(self, note: str) -> None:
+        unbind = self.session.start_unbind()
+        if unbind is not None and self.server.pdu_log is not None:
+            self._record(OUT, unbind, note)
+        self.flush()
+
+    def _cut(self, how: str) -> None:
+        """End the connection: close (FIN), reset (RST) or half-close (stop sending, keep reading)."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if how == "half_close":
+            self.flush()
+            if transport.can_write_eof():
+                transport.write_eof()
+            self._write_shut = self._shaped = True
+            self.closed_by = BY_SMSC
+            log.info("session %d: half-closed by a fault rule", self.id)
+            return
+        if how == "reset":
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                except OSError:
+                    pass
+            log.info("session %d: reset by a fault rule", self.id)
+            self.closed_by = BY_SMSC
+            transport.abort()
+            return
+        log.info("session %d: closed by a fault rule", self.id)
+        self.flush()
+        self.close()
+
+    def _stall(self, seconds: float) -> None:
+        """Stop reading for a while: the peer's writes back up in the socket buffers."""
+        transport = self.transport
+        if transport is None or transport.is_closing() or seconds <= 0:
+            return
+        transport.pause_reading()
+        log.info("session %d: reading stalled for %.3f s by a fault rule", self.id, seconds)
+
+        def resume() -> None:
+            if self.transport is not None and not self.transport.is_closing() and not self.transport.is_reading():
+                self.transport.resume_reading()
+
+        asyncio.get_running_loop().call_later(seconds, resume)
+
+    def _hold_response(self, pdu: P.Pdu, response: P.Pdu, note: str, overtaken_by: int) -> None:
+        """Keep a response back until `overtaken_by` later responses went out (or OUT_OF_ORDER_HOLD passed)."""
+        entry = [overtaken_by, pdu, response, note]
+        self._overtaking.append(entry)
+
+        def release() -> None:
+            if entry in self._overtaking and self.transport is not None and not self.transport.is_closing():
+                self._overtaking.remove(entry)
+                self._respond(pdu, response, f"{note} (held {OUT_OF_ORDER_HOLD:g} s: nothing overtook it)")
+                self.flush()
+
+        asyncio.get_running_loop().call_later(OUT_OF_ORDER_HOLD, release)
+
+    def _overtaken(self) -> None:
+        """A response went out: held ones it was the last to overtake go out now."""
+        due = []
+        for entry in self._overtaking:
+            entry[0] -= 1
+            if entry[0] <= 0:
+                due.append(entry)
+        for entry in due:
+            self._overtaking.remove(entry)
+            self._respond(entry[1], entry[2], f"{entry[3]} (sent after later responses)")
+
+    # --- output shaping (faults only) --------------------------------------------------------
+
+    def _flush_shaped(self, data: bytes, transport: asyncio.Transport) -> bool:
+        if data:
+            self._write(data)
+        if self.session.closing:
+            self._when_written(self.close)
+        return bool(data)
+
+    def _write(self, data: bytes, pause_after: float = 0.0) -> None:
+        """Write through the fault shaping: after a half-close nothing goes out; held or queued output keeps its order."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self._write_shut:
+            log.info("session %d: %d octet(s) not sent: the sending side is shut", self.id, len(data))
+            return
+        if self._hold is not None:
+            self._hold += data
+            if _count_pdus(self._hold) >= self._hold_wanted:
+                self._release_hold()
+            return
+        if not self._shaped and not pause_after:
+            transport.write(data)
+            return
+        self._shaped = True
+        self._out_queue.append((data, pause_after))
+        if not self._out_busy:
+            self._drain_out()
+
+    def _drain_out(self) -> None:
+        transport = self.transport
+        self._out_busy = False
+        while self._out_queue:
+            if transport is None or transport.is_closing():
+                self._out_queue.clear()
+                break
+            data, pause = self._out_queue.popleft()
+            transport.write(data)
+            if pause > 0:  # nothing else goes out before the pause is over
+                self._out_busy = True
+                asyncio.get_running_loop().call_later(pause, self._drain_out)
+                return
+        self._output_idle()
+
+    def _start_hold(self, count: int, within: float) -> None:
+        if self._hold is not None:
+            return
+        self._hold = bytearray()
+        self._hold_wanted = count
+        self._shaped = True
+        asyncio.get_running_loop().call_later(within, self._release_hold)
+
+    def _release_hold(self) -> None:
+        held, self._hold = self._hold, None
+        if held is None:
+            return
+        if held:
+            self._write(bytes(held))
+        self._output_idle()
+
+    def _output_idle(self) -> None:
+        """Run what waited for the output to be written; drop back to the fast path when nothing is shaped."""
+        if self._out_busy or self._out_queue or self._hold is not None:
+            return
+        waiting, self._after_output = self._after_output, []
+        for callback in waiting:
+            callback()
+        if not self._write_shut and not self._after_output:
+            self._shaped = False
+
+    def _when_written(self, callback: Callable[[], None]) -> None:
+        """Run callback once the shaped output has been written (at once when nothing is held)."""
+        if self._out_busy or self._out_queue or self._hold is not None:
+            self._after_output.append(callback)
+        else:
+            callback()
 
     def _on_event(self, event: object) -> None:
         server = self.server
@@ -477,13 +791,25 @@ class SmppConnection(asyncio.Protocol):
     def _pump(self) -> None:
         """Send queued deliveries while the window allows."""
         session = self.session
+        faults = self.server.faults
         while self.pending and session.can_receive_messages and session.can_send_request():
             delivery = self.pending.popleft()
-            pdu = delivery.pdu
-            sent = self._send(pdu if pdu.sequence_number == 0 else pdu.with_sequence(0))
-            delivery.attempts += 1
-            self.in_flight[sent.sequence_number] = delivery
-            self.server.stats.deliveries_sent += 1
+            if faults.watch_out and not delivery.fault_checked:
+                delivery.fault_checked = True
+                system_id = self.account.system_id if self.account else None
+                rule = faults.take(delivery.pdu, system_id, self.server.clock.now(), "out")
+                if rule is not None:
+                    if not self._fault_on_delivery(delivery, rule):
+                        break
+                    continue
+            self._send_delivery(delivery)
+
+    def _send_delivery(self, delivery: Delivery, note: str = "") -> None:
+        pdu = delivery.pdu
+        sent = self._send(pdu if pdu.sequence_number == 0 else pdu.with_sequence(0), note)
+        delivery.attempts += 1
+        self.in_flight[sent.sequence_number] = delivery
+        self.server.stats.deliveries_sent += 1
 
     def poll_timers(self) -> None:
         """Run the session's due timers and act on their events."""
@@ -495,6 +821,47 @@ class SmppConnection(asyncio.Protocol):
         self.flush()
         if self.session.state is SessionState.CLOSED:
             self.close()
+
+
+def _message_id(pdu: P.Pdu | None) -> str | None:
+    """The message a PDU is about: a response's message_id, or the id a receipt reports."""
+    if pdu is None:
+        return None
+    message_id = getattr(pdu, "message_id", None)
+    if message_id:
+        return message_id
+    receipted = pdu.tlv("receipted_message_id") if hasattr(pdu, "tlv") else None
+    if isinstance(receipted, bytes):
+        receipted = receipted.rstrip(b"\0").decode("latin-1")
+    return receipted or None
+
+
+def _cut_of(action: FaultAction) -> tuple[str, str] | None:
+    """How the action ends the connection, if it does: ('close' | 'reset' | 'half_close', 'before' | 'after')."""
+    for how in ("close", "reset", "half_close"):
+        when = getattr(action, how)
+        if when:
+            return how, when
+    return None
+
+
+def _corrupt(head: bytearray, malformed: Malformed) -> None:
+    """Overwrite one header field of an encoded PDU with the wrong value the fault asks for."""
+    length, command_id, _, sequence = struct.unpack_from(">IIII", head)
+    offset = {"command_length": 0, "command_id": 4, "sequence_number": 12}[malformed.field]
+    struct.pack_into(">I", head, offset, malformed.header_value(length, command_id, sequence))
+
+
+def _count_pdus(data: bytes | bytearray) -> int:
+    """How many whole PDUs a run of encoded output holds."""
+    count = position = 0
+    while position + 4 <= len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        if length < 16 or position + length > len(data):
+            break
+        position += length
+        count += 1
+    return count
 
 
 def _command_name(command_id: int) -> str:
@@ -527,8 +894,8 @@ class SmscServer:
         # must not time out a gateway that had no real time to answer.
         self.session_clock: Clock = session_clock or RealClock()
         self.pdu_log: PduLog | None = PduLog(self.config.smsc.pdu_log) if self.config.smsc.pdu_log else None
-        self.reply_rules = ReplyRules()
         self.seed = self.config.seed if seed is None else seed
+        self.faults = FaultRules(self.seed, history=max(self.config.smsc.pdu_log, 100))
         # Parsed once: a reset rebuilds the network from it instead of reading the YAML again.
         self.profile = load_profile(self.config.network)
         self._build_state()
@@ -570,6 +937,11 @@ class SmscServer:
             self.clock, self.rng, self.network, self._emit_receipt, self.config.smsc.message_id_format
         )
         self.message_ids = MessageIdGenerator(self.config.smsc.message_id_format, self.rng)
+        # The configuration's fault rules, installed afresh (counters, windows and generators restart).
+        self.faults.clear(self.seed)
+        now = self.clock.now()
+        for spec in self.config.fault_specs:
+            self.faults.add(spec, now, origin="config")
 
     def reset(self) -> None:
         """Forget messages, pending events, queued deliveries, credits, handsets, rules and the PDU log.
@@ -587,7 +959,6 @@ class SmscServer:
         for delivery in dropped:
             if delivery.future is not None and not delivery.future.done():
                 delivery.future.cancel()
-        self.reply_rules.clear()
         if self.pdu_log is not None:
             self.pdu_log.clear()
         self.stats = ServerStats()
@@ -803,9 +1174,11 @@ class SmscServer:
         return pdu.make_response()
 
     def _accept(
-        self, conn: SmppConnection, pdu: P.Pdu, route: Route | None, destinations: tuple[str, ...] = ()
+        self, conn: SmppConnection, pdu: P.Pdu, route: Route | None, destinations: tuple[str, ...] = (), now: float | None = None
     ) -> Message:
-        message = Message(self.message_ids.next(), conn.account.system_id, pdu, self.clock.now(), destinations, route=route)  # type: ignore[union-attr]
+        if now is None:
+            now = self.clock.now()
+        message = Message(self.message_ids.next(), conn.account.system_id, pdu, now, destinations, route=route)  # type: ignore[union-attr]
         self.store.add(message)
         self.stats.submits += 1
         if route is not None and route.loopback:
@@ -834,19 +1207,21 @@ class SmscServer:
 
     def _on_submit_sm(self, conn: SmppConnection, pdu: P.Pdu, throttle: bool = True) -> P.Pdu | None:
         account = conn.account
+        # One clock reading for the whole request: acceptance, checks and plan all see the same instant.
+        now = self.clock.now()
         try:
-            start, expires = self.lifecycle.times(pdu, account)
+            start, expires = self.lifecycle.times(pdu, account, now)
         except TimeRefusal as exc:
             log.info("session %d %s refused: %s (%s)", conn.id, pdu.command_name, status_name(exc.status), exc)
             return pdu.make_response(exc.status)
-        route = self.network.check_submit(account.system_id, pdu, self.clock.now(), session=conn.id, throttle=throttle)  # type: ignore[union-attr]
+        route = self.network.check_submit(account.system_id, pdu, now, session=conn.id, throttle=throttle)  # type: ignore[union-attr]
         if type(route) is Refusal:
             if route.trip is not None:
                 return self._react(conn, pdu, route)
             log.info("session %d %s refused: %s (%s)", conn.id, pdu.command_name, status_name(route.status), route.reason)
             return pdu.make_response(route.status)
-        message = self._accept(conn, pdu, route)  # type: ignore[arg-type]
-        self.lifecycle.start(message, start, expires)
+        message = self._accept(conn, pdu, route, now=now)  # type: ignore[arg-type]
+        self.lifecycle.start(message, start, expires, now)
         return pdu.make_response(message_id=message.message_id)
 
     _on_data_sm = _on_submit_sm
@@ -1003,7 +1378,9 @@ class SmscServer:
         return future
 
     def _enqueue_delivery(self, delivery: Delivery, front: bool = False) -> None:
-        queue = self._queues.setdefault(delivery.system_id, deque())
+        queue = self._queues.get(delivery.system_id)
+        if queue is None:
+            queue = self._queues[delivery.system_id] = deque()
         if front:
             queue.appendleft(delivery)
         else:
@@ -1023,22 +1400,23 @@ class SmscServer:
             receivers = self._receivers[system_id] = [
                 c for c in self.bound_connections(system_id) if c.session.can_receive_messages
             ]
-        receivers = [c for c in receivers if c.session.can_receive_messages]
         if not receivers:
             return
+        # The cached list holds receiver binds only (any state change clears it); the check below
+        # guards the rare moment in between without rebuilding the list on every receipt.
+        count = len(receivers)
         start = self._round_robin.get(system_id, 0)
         while queue:
-            placed = False
-            for i in range(len(receivers)):
-                conn = receivers[(start + i) % len(receivers)]
-                if conn.session.can_send_request() and len(conn.pending) == 0:
+            for i in range(count):
+                conn = receivers[(start + i) % count]
+                session = conn.session
+                if not conn.pending and session.can_send_request() and session.can_receive_messages:
                     conn.pending.append(queue.popleft())
                     conn._pump()
                     self._mark_dirty(conn)
-                    start = (start + i + 1) % len(receivers)
-                    placed = True
+                    start = (start + i + 1) % count
                     break
-            if not placed:
+            else:
                 break
         self._round_robin[system_id] = start
 
@@ -1068,18 +1446,21 @@ class SmscServer:
             conn.flush()
 
     def _emit_receipt(self, system_id: str, pdu: P.Pdu, message: Message) -> None:
-        future = self.deliver(system_id, pdu)
+        # As deliver(), but the outcome goes straight to the message timeline: no asyncio future per receipt.
+        if self.config.account(system_id) is None:
+            raise KeyError(f"no account {system_id!r}")
+        validity = self.config.smsc.delivery_validity
+        expires_at = float("inf") if validity is None else self.clock.now() + validity
+        self._enqueue_delivery(Delivery(system_id, pdu, self.lifecycle.outcome_of(message), expires_at=expires_at))  # type: ignore[arg-type]
 
-        def record(done: asyncio.Future[P.Pdu]) -> None:
-            if done.cancelled():
-                return
-            if done.exception() is not None:
-                message.event(self.clock.now(), f"receipt dropped: {done.exception()}")
-                return
-            response = done.result()
-            message.event(self.clock.now(), f"receipt answered {status_name(response.command_status)}", response)
-
-        future.add_done_callback(record)
+    def deliver_now(self, message_id: str, system_id: str) -> bool:
+        """Run the rest of a message's delivery at once and write its receipt now (a fault: receipt before response)."""
+        message = self.store.get(message_id, system_id)
+        if message is None:
+            return False
+        self.lifecycle.run_now(message)
+        self._flush_dirty()
+        return True
 
     def set_handset(self, number: str, state: HandsetState | str) -> int:
         """Change a handset's state; messages waiting for it go out when it is back on. Returns how many did."""

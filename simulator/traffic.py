@@ -15,11 +15,19 @@ from .smpp.pdu import Pdu
 
 IN = "in"  # from the peer (gateway/ESME) to the SMSC
 OUT = "out"  # from the SMSC to the peer
+CONNECTED = "connected"  # a session event: the TCP connection opened
+CLOSED = "closed"  # a session event: the TCP connection closed
+BY_PEER = "peer"  # who closed it: the gateway (or the network)...
+BY_SMSC = "smsc"  # ...or the simulator (a disconnect, a fault, an unbind it answered, shutdown)
 
 
 @dataclass(frozen=True, slots=True)
 class LoggedPdu:
-    """One PDU on one session, with the network-clock time and direction ('in' from the peer, 'out' to it)."""
+    """One PDU on one session, with the network-clock time and direction ('in' from the peer, 'out' to it).
+
+    `at` is the simulator's network clock (virtual in tests); `wall` is time.monotonic() when it was
+    logged, the real time conformance checks measure response times and pauses with.
+    """
 
     index: int
     at: float
@@ -28,6 +36,7 @@ class LoggedPdu:
     direction: str
     pdu: Pdu
     note: str = ""
+    wall: float = 0.0
 
     @property
     def command(self) -> str:
@@ -108,7 +117,48 @@ class LoggedPdu:
             "sequence_number": self.sequence_number,
             "text": self.text,
             "note": self.note,
+            "wall": self.wall,
             "fields": fields,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """A session's TCP connection opened ('connected') or closed ('closed', by 'peer' or 'smsc'), with both clocks.
+
+    `after` is the index of the newest PDU logged before the event, which orders it among the PDUs.
+    """
+
+    at: float
+    wall: float
+    session: int
+    system_id: str | None
+    kind: str
+    after: int
+    closed_by: str | None = None
+    peer: str = ""
+    reason: str = ""
+
+    def describe(self) -> str:
+        """One line for reports: 'after #12 10:00:03.000 s1(acct) closed by peer (reason)'."""
+        clock = time.strftime("%H:%M:%S", time.gmtime(self.at)) + f".{int(self.at * 1000) % 1000:03d}"
+        what = self.kind if self.closed_by is None else f"{self.kind} by {self.closed_by}"
+        where = f" from {self.peer}" if self.kind == CONNECTED and self.peer else ""
+        reason = f" ({self.reason})" if self.reason else ""
+        return f"after #{self.after} {clock} s{self.session}({self.system_id or '-'}) {what}{where}{reason}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly form."""
+        return {
+            "at": self.at,
+            "wall": self.wall,
+            "session": self.session,
+            "system_id": self.system_id,
+            "kind": self.kind,
+            "after": self.after,
+            "closed_by": self.closed_by,
+            "peer": self.peer,
+            "reason": self.reason,
         }
 
 
@@ -133,19 +183,37 @@ class PduLog:
 
     def __init__(self, maxlen: int = 100_000) -> None:
         self._entries: deque[LoggedPdu] = deque(maxlen=maxlen)
+        self._events: deque[SessionEvent] = deque(maxlen=maxlen)
         self._counter = itertools.count(1)
+        self._newest = 0  # the index of the last PDU added (kept across clear(), unlike the entries)
         self.changed = threading.Condition()
         self.listeners: list[Callable[[LoggedPdu], None]] = []
 
     def add(self, at: float, session: int, system_id: str | None, direction: str, pdu: Pdu, note: str = "") -> LoggedPdu:
         """Record one PDU and wake waiters."""
-        entry = LoggedPdu(next(self._counter), at, session, system_id, direction, pdu, note)
+        entry = LoggedPdu(next(self._counter), at, session, system_id, direction, pdu, note, time.monotonic())
         with self.changed:
+            self._newest = entry.index
             self._entries.append(entry)
             self.changed.notify_all()
         for listener in self.listeners:
             listener(entry)
         return entry
+
+    def session_event(
+        self, at: float, session: int, system_id: str | None, kind: str, closed_by: str | None = None, peer: str = "", reason: str = ""
+    ) -> SessionEvent:
+        """Record a session's connection opening or closing (closed_by 'peer' or 'smsc') and wake waiters."""
+        with self.changed:
+            event = SessionEvent(at, time.monotonic(), session, system_id, kind, self._newest, closed_by, peer, reason)
+            self._events.append(event)
+            self.changed.notify_all()
+        return event
+
+    def session_events(self, session: int | None = None) -> list[SessionEvent]:
+        """Connection openings and closings (of one session, or all), oldest first."""
+        with self.changed:
+            return [e for e in self._events if session is None or e.session == session]
 
     def entries(self, since: int = 0) -> list[LoggedPdu]:
         """Entries with index greater than `since`, oldest first."""
@@ -172,9 +240,10 @@ class PduLog:
             return list(itertools.islice(self._entries, max(0, len(self._entries) - count), None))
 
     def clear(self) -> None:
-        """Forget every entry (indices keep growing)."""
+        """Forget every entry and session event (indices keep growing)."""
         with self.changed:
             self._entries.clear()
+            self._events.clear()
 
     def __iter__(self) -> Iterator[LoggedPdu]:
         return iter(self.entries())

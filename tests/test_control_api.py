@@ -351,10 +351,10 @@ def test_stats_and_reset(client: Client, esme: SyncEsme) -> None:
     status, stats = client.get("/stats")
     assert status == 200 and stats["server"]["submits"] == 1 and stats["sessions"] == 1
     assert stats["messages"] == 1 and stats["messages_by_state"] == {"ENROUTE": 1}
-    client.send("POST", "/rules", {"on": "enquire_link", "times": None})
+    client.send("POST", "/faults", {"on": "enquire_link"})
     assert client.send("POST", "/reset") == (200, {"reset": True})
     stats = client.get("/stats")[1]
-    assert stats["messages"] == 0 and stats["server"]["submits"] == 0 and stats["rules"] == 0 and stats["pending_events"] == 0
+    assert stats["messages"] == 0 and stats["server"]["submits"] == 0 and stats["fault_rules"] == 0 and stats["pending_events"] == 0
     assert stats["sessions"] == 1  # the gateway stays bound across a reset
     assert esme.enquire_link().command_status == 0
 
@@ -409,24 +409,43 @@ def test_pdus_with_the_log_disabled_is_409() -> None:
         assert client.get("/pdus")[0] == 409
 
 
-# --- reply rules -----------------------------------------------------------------------------
+# --- fault rules -----------------------------------------------------------------------------
 
 
-def test_rules_install_fire_list_and_delete(client: Client, esme: SyncEsme) -> None:
+def test_faults_install_fire_list_and_delete(client: Client, esme: SyncEsme) -> None:
     status, rule = client.send(
-        "POST", "/rules", {"on": "submit_sm", "match": {"destination_addr": MOBILE}, "status": "ESME_RTHROTTLED", "name": "busy"}
+        "POST",
+        "/faults",
+        {"on": "submit_sm", "match": {"destination_addr": MOBILE}, "do": {"status": "ESME_RTHROTTLED"}, "times": 1, "name": "busy"},
     )
-    assert status == 201 and rule["status"] == 0x58 and rule["times"] == 1 and rule["hits"] == 0
+    assert status == 201 and rule["do"] == {"status": "ESME_RTHROTTLED"} and rule["times"] == 1 and rule["hits"] == 0
     refused = esme.submit_sm(source_addr_ton=5, source_addr="SIMULATOR", dest_addr_ton=1, destination_addr=MOBILE, check=False)
     assert refused.command_status == 0x58
-    assert client.get(f"/rules/{rule['id']}")[1]["hits"] == 1
-    assert [r["id"] for r in client.get("/rules")[1]["rules"]] == [rule["id"]]
-    status, permanent = client.send("POST", "/rules", {"on": ["enquire_link"], "delay": "250ms", "times": None, "ordered": True})
-    assert status == 201 and permanent["delay"] == 0.25 and permanent["times"] is None
-    assert client.send("DELETE", f"/rules/{rule['id']}") == (200, {"deleted": rule["id"]})
-    assert client.send("DELETE", f"/rules/{rule['id']}")[0] == 404
-    assert client.get("/rules/999999")[0] == 404
-    assert [r["id"] for r in client.get("/rules")[1]["rules"]] == [permanent["id"]]
+    assert client.get(f"/faults/{rule['id']}")[1]["hits"] == 1
+    assert [r["id"] for r in client.get("/faults")[1]["rules"]] == [rule["id"]]
+    fired = client.get("/faults/fired")[1]
+    assert fired["fired_total"] == 1
+    (firing,) = fired["fired"]
+    assert (firing["rule"], firing["name"], firing["command"], firing["action"]) == (rule["id"], "busy", "submit_sm", "status ESME_RTHROTTLED")
+    assert firing["sequence_number"] == refused.sequence_number and firing["at"].endswith("+00:00")
+    status, permanent = client.send("POST", "/faults", {"on": ["enquire_link"], "do": {"delay": "250ms"}, "ordered": True})
+    assert status == 201 and permanent["do"] == {"delay": "250ms"} and permanent["times"] is None
+    assert client.send("DELETE", f"/faults/{rule['id']}") == (200, {"deleted": rule["id"]})
+    assert client.send("DELETE", f"/faults/{rule['id']}")[0] == 404
+    assert client.get("/faults/999999")[0] == 404
+    assert [r["id"] for r in client.get("/faults")[1]["rules"]] == [permanent["id"]]
+    assert client.get(f"/faults/fired?rule={permanent['id']}")[1]["fired"] == []
+    assert client.send("DELETE", "/faults") == (200, {"deleted": 1})
+    assert client.get("/faults")[1] == {"rules": [], "fired_total": 0}
+
+
+def test_a_fault_with_a_regex_matcher_and_a_window_over_json(client: Client, esme: SyncEsme) -> None:
+    body = {"on": "submit_sm", "match": {"destination_addr": {"regex": "^336"}}, "every": 2, "until": "1h", "do": "generic_nack"}
+    status, rule = client.send("POST", "/faults", body)
+    assert status == 201 and rule["every"] == 2 and rule["until"] == 3600.0 and rule["do"] == {"generic_nack": "ESME_RSYSERR"}
+    answers = [esme.submit_sm(source_addr_ton=5, source_addr="SIMULATOR", destination_addr=MOBILE, check=False) for _ in range(4)]
+    assert [a.command_name for a in answers] == ["submit_sm_resp", "generic_nack", "submit_sm_resp", "generic_nack"]
+    assert client.get(f"/faults/{rule['id']}")[1]["seen"] == 4
 
 
 @pytest.mark.parametrize(
@@ -434,21 +453,28 @@ def test_rules_install_fire_list_and_delete(client: Client, esme: SyncEsme) -> N
     [
         ({"on": "submit"}, "on"),
         ({"on": ["submit_sm", 3]}, "on"),
-        ({"status": "ESME_NOPE"}, "status"),
-        ({"status": 1.5}, "status"),
-        ({"delay": "later"}, "delay"),
-        ({"close": "during"}, "close"),
+        ({"do": {"status": "ESME_NOPE"}}, "do.status"),
+        ({"do": {"status": 1.5}}, "do.status"),
+        ({"do": {"delay": "later"}}, "do.delay"),
+        ({"do": {"delay": {"dist": "uniform", "min": "2s", "max": "1s"}}}, "do.delay.max"),
+        ({"do": {"close": "during"}}, "do.close"),
+        ({"do": "explode"}, "do"),
+        ({"do": {"malformed": "checksum"}}, "do.malformed.field"),
         ({"times": 0}, "times"),
-        ({"respond": "no"}, "respond"),
+        ({"nth": 2, "every": 3}, "every"),
+        ({"probability": 1.5}, "probability"),
+        ({"after": "10s", "until": "5s"}, "until"),
+        ({"do": {"respond": "no"}}, "do.respond"),
+        ({"on": "deliver_sm", "do": {"status": "ESME_RSYSERR"}}, "do.status"),
         ({"match": {"command_status": "ESME_NOPE"}}, "match"),
         ({"match": []}, "match"),
         ({"colour": "red"}, "colour"),
     ],
 )
-def test_rule_errors_name_the_field(client: Client, body: dict[str, Any], field: str) -> None:
-    status, answer = client.send("POST", "/rules", body)
-    assert status == 400 and answer["field"] == field
-    assert client.get("/rules")[1] == {"rules": []}
+def test_fault_errors_name_the_field(client: Client, body: dict[str, Any], field: str) -> None:
+    status, answer = client.send("POST", "/faults", body)
+    assert status == 400 and answer["field"] == field, answer
+    assert client.get("/faults")[1]["rules"] == []
 
 
 # --- HTTP protocol errors --------------------------------------------------------------------
@@ -469,8 +495,8 @@ def test_unknown_route_is_404_and_wrong_method_is_405_with_allow(client: Client)
     assert status == 404 and body["error"] == "not_found"
     status, body, response = client.request("DELETE", "/clock")
     assert status == 405 and response.getheader("Allow") == "GET" and body["error"] == "method_not_allowed"
-    status, _, response = client.request("PATCH", "/rules")
-    assert status == 405 and response.getheader("Allow") == "GET, POST"
+    status, _, response = client.request("PATCH", "/faults")
+    assert status == 405 and response.getheader("Allow") == "DELETE, GET, POST"
 
 
 def _raw_exchange(port: int, data: bytes, *, half_close: bool = False) -> bytes:

@@ -80,10 +80,10 @@ def test_one_shot_expectation_replies_with_a_status_then_normal_replies_resume(s
     first = esme.submit_sm(check=False, source_addr="SIMULATOR", destination_addr=FR_MOBILE, short_message=b"a")
     second = esme.submit_sm(check=False, source_addr="SIMULATOR", destination_addr=FR_MOBILE, short_message=b"b")
     assert (first.command_status, second.command_status) == (S.ESME_RTHROTTLED, S.ESME_ROK)
-    assert rule.id and smsc.stats.rule_hits == 1
+    assert rule.id and smsc.stats.faults_fired == 1
     assert len(smsc.messages()) == 1  # the refused one was never accepted
     logged = smsc.wait_for("submit_sm", text="a")
-    assert logged.note.startswith(f"rule {rule.id}:")
+    assert logged.note.startswith(f"fault rule {rule.id}:")
 
 
 def test_ordered_expectations_apply_one_after_another(smsc: SimulatedSmsc, esme) -> None:
@@ -125,9 +125,9 @@ def test_unanswered_request_and_closed_connection(smsc_factory) -> None:
 
 def test_unmet_expectation_is_reported_at_teardown(smsc_factory) -> None:
     smsc = smsc_factory()
-    smsc.expect("submit_sm", status="ESME_RSYSERR", destination_addr=FR_MOBILE, name="never-sent")
+    rule = smsc.expect("submit_sm", status="ESME_RSYSERR", destination_addr=FR_MOBILE, name="never-sent")
     problems = smsc.problems(settle=0)
-    assert problems == [f"expectation never met: never-sent: submit_sm where destination_addr {FR_MOBILE!r} -> status ESME_RSYSERR (0/1)"]
+    assert problems == [f"expectation never met: rule {rule.id} never-sent: submit_sm where destination_addr {FR_MOBILE!r} -> status ESME_RSYSERR (fired 0/1)"]
     report = smsc.report(problems)
     assert "simulator smsc1 at 127.0.0.1:" in report and "seed 0" in report
     smsc.reset()  # rules are forgotten, so teardown passes

@@ -53,7 +53,7 @@ def test_forgot_to_send(smsc):
     result.stdout.fnmatch_lines(
         [
             "*simulator smsc1 at 127.0.0.1:*",
-            "*- expectation never met: the promo: submit_sm where destination_addr '+33612345678' -> normal reply (0/1)*",
+            "*- expectation never met: rule * the promo: submit_sm where destination_addr '+33612345678' -> normal reply (fired 0/1)*",
             "*seed 0; no PDUs exchanged*",
         ]
     )

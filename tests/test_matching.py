@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from simulator.faults import ReplyRule, ReplyRules
 from simulator.matching import (
     Anything,
     Approx,
@@ -85,32 +84,3 @@ def test_pdu_fields_tlvs_text_and_status_names() -> None:
     assert pdu_mismatches(pdu, {"network_error_code": Present()}) == ["network_error_code: expected present, field absent"]
     with pytest.raises(KeyError):
         pdu_field(pdu, "no_such_field")
-
-
-def test_rules_first_match_wins_counted_and_ordered() -> None:
-    rules = ReplyRules()
-    submit = P.SubmitSm(destination_addr="1")
-    first = rules.add(ReplyRule(on="submit_sm", status="ESME_RTHROTTLED", times=2, ordered=True))
-    second = rules.add(ReplyRule(on="submit_sm", status=0x14, ordered=True))
-    other = rules.add(ReplyRule(on="any", times=None, match={"destination_addr": "2"}))
-    assert [rules.take(submit, "a") for _ in range(4)] == [first, first, second, None]
-    assert rules.take(P.SubmitSm(destination_addr="2"), "a") is other
-    assert rules.take(P.EnquireLink(), "a") is None and rules.unmet() == []
-    assert rules.remove(other.id) and not rules.remove(other.id)
-
-
-def test_rule_selection_by_account_and_its_description() -> None:
-    rule = ReplyRule(on="submit_sm", account="shop", match={"destination_addr": re.compile("^33")}, delay=1.5, name="slow")
-    assert rule.selects(P.SubmitSm(destination_addr="336"), "shop")
-    assert not rule.selects(P.SubmitSm(destination_addr="336"), "other")
-    assert rule.describe() == "slow: submit_sm from shop where destination_addr regex '^33' -> delay 1.5s (0/1)"
-    assert ReplyRule(on="enquire_link").changes_reply is False
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [({"close": "during"}, "close must be"), ({"times": 0}, "times must be"), ({"delay": -1}, "delay cannot"), ({"status": "ESME_NOPE"}, "unknown command_status")],
-)
-def test_bad_rules_are_refused(kwargs: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        ReplyRule(**kwargs)

@@ -15,7 +15,7 @@ BLOCKS = re.findall(r"```yaml\n(.*?)```", README, re.S)
 
 
 def test_every_yaml_example_is_checked() -> None:
-    assert len(BLOCKS) == 7
+    assert len(BLOCKS) == 9
 
 
 def test_server_config_example() -> None:
@@ -55,3 +55,20 @@ def test_throttle_examples() -> None:
     (accounts_block,) = [b for b in BLOCKS if b.startswith("network: default") and "window_reaction" in b]
     account = parse_config(accounts_block, "README").accounts[0]
     assert account.window_reaction == "generic_nack" and len(account.throttles) == 2
+
+
+def test_faults_example_shows_every_action() -> None:
+    (block,) = [b for b in BLOCKS if b.startswith("faults:")]
+    config = parse_config(block, "README")
+    shown = {name for spec in config.fault_specs if spec.action is not None for name, _ in spec.action.to_dict().items()}
+    expected = {"status", "delay", "respond", "out_of_order", "receipt_first", "generic_nack", "close", "reset", "half_close", "unbind"}
+    expected |= {"split", "coalesce", "stall", "malformed", "duplicate"}
+    assert expected <= shown
+    assert {spec.commands[0] for spec in config.fault_specs} >= {"submit_sm", "bind_transmitter", "enquire_link", "deliver_sm", "query_sm"}
+
+
+def test_conformance_scenario_example() -> None:
+    (block,) = [b for b in BLOCKS if b.startswith("name: gateway-conformance")]
+    (scenario,) = parse_scenarios(block, "README")
+    check = scenario.stages[0].steps[1].expect_conformance
+    assert check.receipts_on == "last" and check.account == "smppclient1"

@@ -131,10 +131,10 @@ def test_loader_errors_name_file_line_and_key(text: str, expected: str) -> None:
 
 def test_yaml_one_one_booleans_do_not_eat_keys_or_words() -> None:
     (scenario,) = parse_scenarios(
-        "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - reply: {on: submit_sm}\n      - handset: {number: '1', state: off}\n"
+        "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - fault: {on: submit_sm}\n      - handset: {number: '1', state: off}\n"
     )
-    reply, handset = scenario.stages[0].steps
-    assert reply.reply.on == "submit_sm" and handset.handset.state == "off"
+    fault, handset = scenario.stages[0].steps
+    assert fault.fault == {"on": "submit_sm"} and handset.handset.state == "off"
 
 
 # --- matchers, variables, faker, variants ------------------------------------------------------------
@@ -237,14 +237,53 @@ actors: {shop: {}}
 stages:
   - name: rule never met
     steps:
-      - reply: {on: submit_sm, status: ESME_RSYSERR}
+      - fault: {on: submit_sm, times: 1, do: {status: ESME_RSYSERR}}
 finally:
   - handset: {number: "+33612345678", state: "off"}
 """
     )
     failure = run_scenario(scenario).failure
     assert failure is not None and failure.stage == "(teardown)"
-    assert "expectation never met: submit_sm -> status ESME_RSYSERR" in failure.observed
+    assert "submit_sm -> status ESME_RSYSERR (fired 0/1)" in failure.observed
+
+
+def test_send_without_waiting_expect_closed_and_log_notes() -> None:
+    """submit `wait: false` sends and moves on; expect_closed sees the SMSC end the actor's connection;
+    expect_pdu / expect_no_pdu / expect_count match the log's note (what a fault rule did)."""
+    (scenario,) = parse_scenarios(
+        """name: x
+description: d
+actors: {shop: {}}
+stages:
+  - name: lost, then closed
+    steps:
+      - fault: {on: submit_sm, nth: 1, do: no_response}
+      - submit: {actor: shop, source_addr: SIMULATOR, destination_addr: "+33612345678", text: lost, wait: false}
+        save: {seqs: sequence_numbers, n: sent}
+      - expect_value: {value: "{n}", matches: 1}
+      - expect_pdu: {command: submit_sm, sequence_number: "{seqs.0}", note: {regex: "^fault rule [0-9]+: no response$"}}
+      - expect_no_pdu: {command: submit_sm_resp, within: 0.2}
+      - expect_count: {of: pdus, note: {regex: "no response"}, count: 1}
+      - fault: {on: enquire_link, nth: 1, do: {close: after}}
+      - submit: {actor: shop, pdu: enquire_link}
+      - expect_closed: shop
+      - bind: {actor: shop}
+"""
+    )
+    assert run_scenario(scenario).failure is None
+
+    (open_link,) = parse_scenarios("name: x\ndescription: d\nactors: {shop: {}}\nstages:\n  - name: s\n    steps:\n      - expect_closed: shop\n        timeout: 0.2\n")
+    failure = run_scenario(open_link).failure
+    assert failure is not None and failure.expected == "shop's connection closed by the SMSC" and "still open after 0.2 s" in failure.observed
+    (wrong_note,) = parse_scenarios(
+        "name: x\ndescription: d\nactors: {shop: {}}\nstages:\n  - name: s\n    steps:\n"
+        "      - submit: {actor: shop, source_addr: SIMULATOR, destination_addr: '+33612345678', text: hi}\n"
+        "      - expect_pdu: {command: submit_sm_resp, note: {regex: fault}}\n        timeout: 0.2\n"
+    )
+    failure = run_scenario(wrong_note).failure
+    assert failure is not None and "note regex 'fault'" in failure.expected and "note=''" in failure.observed
+    with pytest.raises(ScenarioError, match="note: counts of webhooks take"):
+        parse_scenarios("name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - expect_count: {of: webhooks, note: x, count: 0}\n")
 
 
 # --- pytest collection -------------------------------------------------------------------------
@@ -329,7 +368,7 @@ def test_run_against_a_running_simulator(tmp_path: Path) -> None:
     (tmp_path / "good.scenario.yaml").write_text(PASSING + "      - expect_message: {id: '{id}', state: DELIVERED}\n")
     unmet = tmp_path / "unmet" / "unmet.scenario.yaml"
     unmet.parent.mkdir()
-    unmet.write_text(PASSING.replace("name: delivered", "name: unmet") + "      - reply: {on: query_sm, status: ESME_RSYSERR, name: never-queried}\n")
+    unmet.write_text(PASSING.replace("name: delivered", "name: unmet") + "      - fault: {on: query_sm, times: 1, name: never-queried, do: {status: ESME_RSYSERR}}\n")
     with ThreadedServer(default_config(), clock=VirtualClock()) as server:
         api = ControlApi(server.server)
         host, port = server.call(api.start("127.0.0.1", 0))
@@ -341,7 +380,7 @@ def test_run_against_a_running_simulator(tmp_path: Path) -> None:
             server.call(api.stop())
     assert result.exit_code == 0, result.output
     # the running simulator's own teardown check: a counted reply rule that never fired
-    assert failed.exit_code == 1 and "expectation never met: never-queried: query_sm (0/1)" in failed.output
+    assert failed.exit_code == 1 and "never-queried: query_sm (fired 0)" in failed.output
 
 
 # --- schema and shipped scenarios -------------------------------------------------------------

@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..clock import ScaledClock, VirtualClock
-from ..faults import CLOSE_WHEN, ReplyRule
+from ..config import FieldError
+from ..faults import FaultRule, FaultSpec
 from ..matching import pdu_text
 from ..network.handsets import HandsetState
 from ..network.messages import Message
@@ -27,7 +28,6 @@ DEFAULT_PORT = 8775
 MESSAGES_LIMIT = 100
 PDUS_LIMIT = 1000
 MAX_LIMIT = 100_000
-RULE_FIELDS = frozenset({"on", "match", "account", "status", "fields", "delay", "respond", "close", "times", "ordered", "name"})
 COMMANDS = frozenset(CommandId.__members__) | {"any"}
 
 
@@ -141,10 +141,13 @@ class ControlApi:
             ("GET", "/throttles", self.get_throttles),
             ("POST", "/reset", self.reset),
             ("GET", "/pdus", self.list_pdus),
-            ("GET", "/rules", self.list_rules),
-            ("POST", "/rules", self.add_rule),
-            ("GET", "/rules/{id}", self.get_rule),
-            ("DELETE", "/rules/{id}", self.delete_rule),
+            ("GET", "/conformance", self.get_conformance),
+            ("GET", "/faults", self.list_faults),
+            ("POST", "/faults", self.add_fault),
+            ("DELETE", "/faults", self.clear_faults),
+            ("GET", "/faults/fired", self.list_fired),
+            ("GET", "/faults/{id}", self.get_fault),
+            ("DELETE", "/faults/{id}", self.delete_fault),
         ):
             self.router.add(method, pattern, handler)
         self.http = HttpServer(self.router)
@@ -371,7 +374,8 @@ class ControlApi:
             "messages_by_state": dict(by_state),
             "queued_deliveries": sum(server.queued_deliveries(a.system_id) for a in server.config.accounts),
             "pending_events": server.clock.pending(),
-            "rules": len(server.reply_rules.rules),
+            "fault_rules": len(server.faults.rules),
+            "faults_fired": server.faults.fired_total,
         }
 
     def reset(self, request: Request) -> dict[str, Any]:
@@ -400,64 +404,85 @@ class ControlApi:
         entries = log.find(commands, direction, since)[:limit]
         return {"pdus": [e.to_dict() for e in entries], "next_since": entries[-1].index if entries else since}
 
-    # --- reply rules -------------------------------------------------------------------------
+    def get_conformance(self, request: Request) -> dict[str, Any]:
+        """The gateway's conformance report over the PDU log (simulator/conformance.py); its options as query parameters."""
+        from ..conformance import check_log_conformance  # late: keeps this module's imports as they were
 
-    def list_rules(self, request: Request) -> dict[str, Any]:
-        """The installed reply rules, with their hits."""
-        return {"rules": [rule.to_dict() for rule in self.server.reply_rules.rules]}
+        lists, durations, numbers = ("checks", "throttle_statuses"), ("throttle_backoff", "enquire_link_interval", "enquire_link_tolerance"), ("window", "deliver_response_ms")
+        check_query(request, {*lists, *durations, *numbers, "account", "receipts_on"})
+        log = self.server.pdu_log
+        if log is None:
+            raise HttpError(409, "the PDU log is disabled (smsc.pdu_log: 0)")
+        options: dict[str, Any] = {}
+        for name in request.query:
+            text = request.arg(name) or ""
+            try:
+                if name in lists:
+                    items = [item.strip() for item in text.split(",") if item.strip()]
+                    options[name] = [parse_status(i) for i in items] if name == "throttle_statuses" else items
+                elif name in durations:
+                    options[name] = parse_duration(text)
+                elif name == "window":
+                    options[name] = int(text)
+                elif name in numbers:
+                    options[name] = float(text)
+                else:
+                    options["system_id" if name == "account" else name] = text
+            except ValueError as exc:
+                raise HttpError(400, f"query parameter {name!r}: {exc}", field=name) from None
+        try:
+            report = check_log_conformance(log, self.server.config, **options)
+        except (ValueError, KeyError) as exc:
+            named = str(exc).strip("'\"").split(":", 1)[0]
+            raise HttpError(400, str(exc).strip("'\""), field=named if named in request.query else None) from None
+        return report.to_dict()
 
-    def add_rule(self, request: Request) -> Response:
-        """Install a reply rule (after the existing ones); 201 with the rule and its id."""
+    # --- fault rules -------------------------------------------------------------------------
+
+    def list_faults(self, request: Request) -> dict[str, Any]:
+        """The installed fault rules (reply rules and expectations too) with their counters."""
+        check_query(request, set())
+        faults = self.server.faults
+        return {"rules": [rule.to_dict() for rule in faults.rules], "fired_total": faults.fired_total}
+
+    def add_fault(self, request: Request) -> Response:
+        """Install a fault rule (the envelope of simulator/faults.py) after the existing ones; 201 with its id."""
         body = request.json_object()
-        reject_unknown(body, RULE_FIELDS)
-        on = take(body, "on", (str, list), "a command name or a list of them", default="any")
-        commands = [on] if isinstance(on, str) else on
-        for name in commands:
-            if not isinstance(name, str) or name not in COMMANDS:
-                raise HttpError(400, f"unknown command {name!r} in 'on'", field="on")
-        close = take(body, "close", str, "'before', 'after' or null", default=None, nullable=True)
-        if close not in CLOSE_WHEN:
-            raise HttpError(400, f"field 'close' must be 'before', 'after' or null, not {close!r}", field="close")
-        times = take(body, "times", int, "a whole number >= 1, or null for a permanent rule", default=1, nullable=True)
-        if times is not None and times < 1:
-            raise HttpError(400, "field 'times' must be >= 1, or null for a permanent rule", field="times")
-        status = take(body, "status", (int, str), "a command_status number or name", default=None, nullable=True)
         try:
-            status = None if status is None else parse_status(status)
-        except ValueError as exc:
-            raise HttpError(400, f"field 'status': {exc}", field="status") from None
-        try:
-            rule = ReplyRule(
-                on=tuple(commands),
-                match=take(body, "match", dict, "an object of field expectations", default={}),
-                account=take(body, "account", str, "a system_id", default=None, nullable=True),
-                status=status,
-                fields=take(body, "fields", dict, "an object of response fields", default={}),
-                delay=duration(body, "delay", default=0.0),
-                respond=take(body, "respond", bool, "a boolean", default=True),
-                close=close,
-                times=times,
-                ordered=take(body, "ordered", bool, "a boolean", default=False),
-                name=take(body, "name", str, "a string", default=""),
-            )
-        except (ValueError, KeyError) as exc:  # a status or message_state name in match that does not exist
-            raise HttpError(400, f"field 'match': {exc}", field="match") from None
-        self.server.reply_rules.add(rule)
+            spec = FaultSpec.from_mapping(body)
+        except FieldError as exc:
+            raise HttpError(400, f"field '{exc.field}': {exc}", field=exc.field) from None
+        rule = self.server.faults.add(spec, self.server.clock.now())
         return Response(201, rule.to_dict())
 
-    def _rule(self, request: Request) -> ReplyRule:
+    def clear_faults(self, request: Request) -> dict[str, Any]:
+        """Remove every fault rule (the configuration's too) and forget what fired."""
+        count = len(self.server.faults.rules)
+        self.server.faults.clear()
+        return {"deleted": count}
+
+    def list_fired(self, request: Request) -> dict[str, Any]:
+        """The latest firings, oldest first (`rule` filters by rule id, `limit` keeps the last ones)."""
+        check_query(request, {"rule", "limit"})
+        limit = query_int(request, "limit", PDUS_LIMIT)
+        rule = request.arg("rule")
+        fired = [f for f in self.server.faults.fired if rule is None or str(f.rule) == rule]
+        fired = fired[-limit:] if limit else []
+        return {"fired": [{**f.to_dict(), "at": iso(f.at)} for f in fired], "fired_total": self.server.faults.fired_total}
+
+    def _rule(self, request: Request) -> FaultRule:
         text = request.params["id"]
-        for rule in self.server.reply_rules.rules:
+        for rule in self.server.faults.rules:
             if str(rule.id) == text:
                 return rule
         raise HttpError(404, f"no rule {text}")
 
-    def get_rule(self, request: Request) -> dict[str, Any]:
-        """One reply rule."""
+    def get_fault(self, request: Request) -> dict[str, Any]:
+        """One fault rule."""
         return self._rule(request).to_dict()
 
-    def delete_rule(self, request: Request) -> dict[str, Any]:
-        """Remove a reply rule."""
+    def delete_fault(self, request: Request) -> dict[str, Any]:
+        """Remove a fault rule."""
         rule = self._rule(request)
-        self.server.reply_rules.remove(rule.id)
+        self.server.faults.remove(rule.id)
         return {"deleted": rule.id}

@@ -25,6 +25,7 @@ import yaml
 
 from .. import matching as M
 from ..config import Account, ConfigError, FieldError, SmscSettings, check_status
+from ..faults import FaultSpec, fault_schema
 from ..config import _construct_scalar as _construct  # builds any node (scalar or not) the safe way
 from ..network.profile import NetworkProfile, builtin_profiles
 from ..network.rules import parse_duration
@@ -51,57 +52,9 @@ class ScenarioError(ConfigError):
 
 # --- matchers ------------------------------------------------------------------------------------
 
-_BOUNDS = ("gt", "gte", "lt", "lte")
-
-
-def to_matcher(value: Any) -> Any:
-    """A YAML expectation as simulator.matching understands it: mappings naming a matcher become Matchers.
-
-    {any: true} / {anything: true}, {present: true}, {type: int}, {regex: ...}, {approx: x, tolerance: t},
-    {range: [lo, hi]} (inclusive), {gt|gte|lt|lte: n} (combinable), {one_of: [...]}, {contains: x},
-    {not: ...}, {equals: literal}. Other mappings and lists match item by item; scalars literally.
-    """
-    if isinstance(value, Mapping):
-        keys = set(value)
-        if keys in ({"any"}, {"anything"}):
-            return M.Anything()
-        if keys == {"present"}:
-            return M.Present() if value["present"] else M.Not(M.Present())
-        if keys == {"type"}:
-            return M.OfType(str(value["type"]))
-        if keys == {"regex"}:
-            return M.Regex(str(value["regex"]))
-        if keys in ({"approx"}, {"approx", "tolerance"}):
-            return M.Approx(float(value["approx"]), float(value.get("tolerance", 1e-6)))
-        if keys == {"range"}:
-            bounds = value["range"]
-            if not (isinstance(bounds, list) and len(bounds) == 2):
-                raise ValueError("range takes [low, high] (both inclusive)")
-            return M.InRange(gte=bounds[0], lte=bounds[1])
-        if keys and keys <= set(_BOUNDS):
-            return M.InRange(**{k: float(v) for k, v in value.items()})
-        if keys == {"one_of"}:
-            if not isinstance(value["one_of"], list):
-                raise ValueError("one_of takes a list")
-            return M.OneOf(tuple(to_matcher(v) for v in value["one_of"]))
-        if keys == {"contains"}:
-            return M.Contains(value["contains"])
-        if keys == {"not"}:
-            return M.Not(to_matcher(value["not"]))
-        if keys == {"equals"}:
-            return value["equals"]
-        return {k: to_matcher(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [to_matcher(v) for v in value]
-    return value
-
-
-def status_matcher(value: Any) -> Any:
-    """An expected command_status: a name ('ESME_RTHROTTLED'), a number, or a matcher of either."""
-    matcher = to_matcher(value)
-    if isinstance(matcher, str):
-        return M.normalise_pdu_expectations({"status": matcher})["status"]
-    return matcher
+# to_matcher and status_matcher live in simulator.matching: fault rules read the same YAML forms.
+to_matcher = M.to_matcher
+status_matcher = M.status_matcher
 
 
 def _check_matcher(key: str, value: Any) -> None:
@@ -363,6 +316,7 @@ class Submit:
     split: str = "auto"
     repeat: int = 1
     expect_status: Any = "ESME_ROK"
+    wait: bool = True  # false: send without waiting for the responses (lost, late, out of order; see the SMSC's log)
     fields: dict[str, Any] = _extra()
 
     def __post_init__(self) -> None:
@@ -412,33 +366,6 @@ class Http:
 
 
 @dataclass
-class Reply:
-    """Install a reply rule on the SMSC (see simulator/faults.py)."""
-
-    on: str | list[str] = "any"
-    match: dict[str, Any] = field(default_factory=dict)
-    account: str | None = None
-    status: str | int | None = None
-    fields: dict[str, Any] = field(default_factory=dict)
-    delay: str | float = 0.0
-    respond: bool = True
-    close: str | None = None
-    times: int | None = 1
-    ordered: bool = False
-    name: str = ""
-
-    def __post_init__(self) -> None:
-        _check_commands(self.on, "on")
-        if self.status is not None:
-            check_status("status", str(self.status))
-        if self.close is not None:
-            _check_choice("close", self.close, ("before", "after"))
-        for key, value in self.match.items():
-            _check_matcher(f"match.{key}", value)
-        _parse_duration_field("delay", self.delay)
-
-
-@dataclass
 class Disconnect:
     """Drop the TCP connections of an account (all when none is named)."""
 
@@ -452,10 +379,13 @@ class ExpectPdu:
     command: str | list[str] | None = None
     direction: str | None = None
     within: float = 0.0  # expect_no_pdu only: how long (real seconds) to keep watching
+    note: Any = None  # the log entry's note (a fault rule notes what it did: 'fault rule 2: no response')
     fields: dict[str, Any] = _extra()
 
     def __post_init__(self) -> None:
         commands = _check_commands(self.command, "command") if self.command is not None else None
+        if self.note is not None:
+            _check_matcher("note", self.note)
         if self.direction is not None:
             _check_choice("direction", self.direction, (IN, OUT))
         _check_pdu_keys(self.fields, commands, "/".join(commands or ["any PDU"]))
@@ -528,6 +458,7 @@ class ExpectCount:
     method: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     within: float = 0.0  # wait up to this long (real seconds) for the count to match
+    note: Any = None  # of: pdus only: the log entry's note (see ExpectPdu)
     fields: dict[str, Any] = _extra()
 
     def __post_init__(self) -> None:
@@ -539,9 +470,9 @@ class ExpectCount:
             for name in ("actor", "path", "method"):
                 if getattr(self, name) is not None or self.params:
                     raise FieldError(name if not self.params else "params", "only counts of webhooks have it")
-        elif self.fields or self.command is not None:
-            raise FieldError(next(iter(self.fields), "command"), "counts of webhooks take actor, path, method and params")
-        for key, value in {**self.fields, **self.params}.items():
+        elif self.fields or self.command is not None or self.note is not None:
+            raise FieldError(next(iter(self.fields), "command" if self.note is None else "note"), "counts of webhooks take actor, path, method and params")
+        for key, value in {**self.fields, **self.params, **({"note": self.note} if self.note is not None else {})}.items():
             _check_matcher(key, value)
 
 
@@ -556,6 +487,67 @@ class ExpectValue:
         _check_matcher("matches", self.matches)
 
 
+@dataclass
+class ExpectConformance:
+    """The gateway kept SMPP's rules (simulator/conformance.py): window, throttle backoff, answers, enquire_link, sequence numbers, unbind, segment receipts."""
+
+    checks: list[str] | None = None  # default: every check whose settings are known
+    account: str | None = None  # only this system_id's sessions (default: every session, our esme actors' too)
+    window: int | None = None  # default: each account's window
+    throttle_backoff: str | float | None = None  # default 0.1 s
+    throttle_statuses: list[str] | None = None  # default ESME_RTHROTTLED, ESME_RMSGQFUL
+    deliver_response_ms: float | None = None  # default 1000
+    enquire_link_interval: str | float | None = None  # default: the SMSC's inactivity_timeout (unset: no check)
+    enquire_link_tolerance: str | float | None = None  # default 1 s
+    receipts_on: str | None = None  # all, first, last or any (unset: no segment_receipts check)
+
+    def __post_init__(self) -> None:
+        from ..conformance import CHECKS, RECEIPT_POLICIES, SEGMENT_RECEIPTS
+
+        for name in self.checks or ():
+            _check_choice("checks", name, CHECKS)
+        if self.window is not None and self.window < 1:
+            raise FieldError("window", "must be at least 1")
+        for name in ("throttle_backoff", "enquire_link_interval", "enquire_link_tolerance"):
+            value = getattr(self, name)
+            seconds = _parse_duration_field(name, value) if value is not None else None  # negative durations do not parse
+            if name == "enquire_link_interval" and seconds == 0:
+                raise FieldError(name, "must be positive")
+        for i, status in enumerate(self.throttle_statuses or ()):
+            check_status(f"throttle_statuses[{i}]", str(status))
+        if self.deliver_response_ms is not None and self.deliver_response_ms <= 0:
+            raise FieldError("deliver_response_ms", "must be positive")
+        if self.receipts_on is not None:
+            _check_choice("receipts_on", self.receipts_on, RECEIPT_POLICIES)
+        elif SEGMENT_RECEIPTS in (self.checks or ()):
+            raise FieldError("receipts_on", f"checks names {SEGMENT_RECEIPTS}: say which segments ask for receipts ({', '.join(RECEIPT_POLICIES)})")
+
+    def options(self) -> dict[str, Any]:
+        """The options given, as SimulatedSmsc.conformance() takes them (durations in seconds)."""
+        options: dict[str, Any] = {}
+        if self.checks is not None:
+            options["checks"] = list(self.checks)
+        if self.account is not None:
+            options["system_id"] = self.account
+        for name in ("window", "throttle_statuses", "deliver_response_ms", "receipts_on"):
+            if getattr(self, name) is not None:
+                options[name] = getattr(self, name)
+        for name in ("throttle_backoff", "enquire_link_interval", "enquire_link_tolerance"):
+            if getattr(self, name) is not None:
+                options[name] = parse_duration(getattr(self, name))
+        return options
+
+
+def _check_fault(envelope: dict[str, Any]) -> None:
+    """Validate a fault step's envelope now, unless a {variable} decides part of it when the step runs."""
+    if _REFERENCE.search(json.dumps(envelope, default=str)):
+        return
+    try:
+        FaultSpec.from_mapping(envelope)
+    except FieldError as exc:
+        raise FieldError(f"fault.{exc.field}", str(exc)) from None
+
+
 def _parse_duration_field(name: str, value: Any) -> float:
     try:
         return parse_duration(value)
@@ -563,10 +555,11 @@ def _parse_duration_field(name: str, value: Any) -> float:
         raise FieldError(name, str(exc)) from None
 
 
-ACTIONS = ("bind", "unbind", "submit", "mo", "handset", "advance", "wait", "http", "reply", "reset", "disconnect")
+ACTIONS = ("bind", "unbind", "submit", "mo", "handset", "advance", "wait", "http", "fault", "reset", "disconnect")
 EXPECTATIONS = (
     "expect_pdu",
     "expect_no_pdu",
+    "expect_closed",
     "expect_receipt",
     "expect_mo",
     "expect_webhook",
@@ -574,6 +567,7 @@ EXPECTATIONS = (
     "expect_message",
     "expect_count",
     "expect_value",
+    "expect_conformance",
 )
 
 
@@ -589,11 +583,12 @@ class Step:
     advance: str | float | None = None
     wait: float | None = None
     http: Http | None = None
-    reply: Reply | None = None
+    fault: dict[str, Any] | None = field(default=None, metadata={"schema": fault_schema})  # the envelope of simulator/faults.py
     reset: bool | None = None
     disconnect: Disconnect | None = None
     expect_pdu: ExpectPdu | None = None
     expect_no_pdu: ExpectPdu | None = None
+    expect_closed: str | None = None  # an esme actor whose connection the SMSC ended (close, reset, half-close, unbind)
     expect_receipt: ExpectDelivery | None = None
     expect_mo: ExpectDelivery | None = None
     expect_webhook: ExpectWebhook | None = None
@@ -601,6 +596,7 @@ class Step:
     expect_message: ExpectMessage | None = None
     expect_count: ExpectCount | None = None
     expect_value: ExpectValue | None = None
+    expect_conformance: ExpectConformance | None = None
     save: dict[str, str] = field(default_factory=dict)
     timeout: float | None = None
     name: str = ""
@@ -616,6 +612,8 @@ class Step:
             )
         if self.advance is not None:
             _parse_duration_field("advance", self.advance)
+        if self.fault is not None:
+            _check_fault(self.fault)
         if self.wait is not None and not 0 <= self.wait <= MAX_WAIT:
             raise FieldError("wait", f"must be between 0 and {MAX_WAIT:g} seconds")
         if self.timeout is not None and self.timeout <= 0:
@@ -964,7 +962,7 @@ def _schema_of(hint: Any, definitions: dict[str, Any]) -> dict[str, Any]:
                 if f.metadata.get("extra"):
                     extra = True
                     continue
-                properties[_yaml_key(f)] = _schema_of(hints[f.name], definitions)
+                properties[_yaml_key(f)] = f.metadata["schema"]() if "schema" in f.metadata else _schema_of(hints[f.name], definitions)
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                     required.append(_yaml_key(f))
             definitions[name] = {

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ..config import ServerConfig, default_config
+from ..config import FieldError, ServerConfig, default_config
+from ..faults import FaultSpec
 from ..matching import describe, mismatches, normalise_pdu_expectations, pdu_field, value_matches
 from ..network.encoding import encode_text, parse_udh, split_text
 from ..network.network import MoError
@@ -262,8 +263,8 @@ class Target:
         """Return when the PDU log may have changed, or after timeout seconds."""
         raise NotImplementedError
 
-    def add_rule(self, **rule: Any) -> None:
-        """Install a reply rule."""
+    def add_fault(self, envelope: dict[str, Any]) -> None:
+        """Install a fault rule (the envelope of simulator/faults.py)."""
         raise NotImplementedError
 
     def inject_mo(self, source: str, destination: str, text: str, wait: bool, timeout: float) -> int:
@@ -298,10 +299,14 @@ class Target:
         """What went wrong unnoticed (checked after a passing run)."""
         raise NotImplementedError
 
+    def conformance(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """The gateway's conformance report (ConformanceReport.to_dict()) for SimulatedSmsc.conformance() options."""
+        raise NotImplementedError
+
     # Shared.
-    def wait_pdu(self, command: Any, direction: str | None, wanted: Mapping[str, Any], timeout: float) -> PduView:
+    def wait_pdu(self, command: Any, direction: str | None, wanted: Mapping[str, Any], timeout: float, note: Any = None) -> PduView:
         """The first unclaimed matching PDU, waiting up to timeout real seconds; StepFailed with the nearest otherwise."""
-        entry = claim_first(self.entries, lambda e: e.matches(command, wanted, direction), self.claimed, self.wait_change, timeout)
+        entry = claim_first(self.entries, lambda e: _entry_matches(e, command, wanted, direction, note), self.claimed, self.wait_change, timeout)
         if entry is not None:
             return entry
         candidates = [e for e in self.entries() if e.index not in self.claimed and e.matches(command, {}, direction)]
@@ -309,9 +314,9 @@ class Target:
         if candidates:
             lines.append("nearest candidates:")
             for entry in candidates[-5:]:
-                lines.append(f"  {entry.describe()}")
+                lines.append(f"  {entry.describe()}" + (f" note={_note_of(entry)!r}" if note is not None else ""))
                 lines.extend(f"      {problem}" for problem in entry.mismatches(wanted))
-        raise StepFailed(_pdu_what(command, direction, wanted), "\n".join(lines))
+        raise StepFailed(_pdu_what(command, direction, wanted, note), "\n".join(lines))
 
     def tail(self, count: int = 10) -> list[str]:
         """The last PDUs, described."""
@@ -321,7 +326,19 @@ class Target:
             return []
 
 
-def _pdu_what(command: Any, direction: str | None, wanted: Mapping[str, Any]) -> str:
+def _note_of(entry: PduView) -> str:
+    """A log entry's note ('' when none): fault rules note what they did."""
+    return entry.data.get("note") or "" if isinstance(entry, RemotePdu) else entry.note
+
+
+def _entry_matches(entry: PduView, command: Any, wanted: Mapping[str, Any], direction: str | None, note: Any) -> bool:
+    """entry.matches(), and the entry's note matches `note` when one is given."""
+    return entry.matches(command, wanted, direction) and (note is None or value_matches(_note_of(entry), note))
+
+
+def _pdu_what(command: Any, direction: str | None, wanted: Mapping[str, Any], note: Any = None) -> str:
+    if note is not None:
+        wanted = {**wanted, "note": note}
     name = "any PDU" if command is None else command if isinstance(command, str) else "/".join(command)
     where = {"in": " from an ESME", "out": " to an ESME"}.get(direction or "", "")
     return f"{name}{where} with {_expectations(wanted)}" if wanted else f"{name}{where}"
@@ -376,10 +393,9 @@ class LocalTarget(Target):
         with self.smsc.pdu_log.changed:
             self.smsc.pdu_log.changed.wait(timeout)
 
-    def add_rule(self, **rule: Any) -> None:
-        """SimulatedSmsc.expect()."""
-        on = rule.pop("on")
-        self.smsc.expect(on, **rule.pop("match"), **rule)
+    def add_fault(self, envelope: dict[str, Any]) -> None:
+        """SimulatedSmsc.faults.add()."""
+        self.smsc.faults.install(FaultSpec.from_mapping(envelope))
 
     def inject_mo(self, source: str, destination: str, text: str, wait: bool, timeout: float) -> int:
         """SimulatedSmsc.inject_mo()."""
@@ -416,6 +432,10 @@ class LocalTarget(Target):
     def problems(self) -> list[str]:
         """SimulatedSmsc.problems()."""
         return self.smsc.problems()
+
+    def conformance(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """SimulatedSmsc.conformance()."""
+        return self.smsc.conformance(**options).to_dict()
 
 
 class ControlError(RuntimeError):
@@ -473,13 +493,9 @@ class RemoteTarget(Target):
         """Poll: sleep a little."""
         time.sleep(min(REMOTE_POLL, timeout))
 
-    def add_rule(self, **rule: Any) -> None:
-        """POST /rules (match values must be literals: the API takes JSON)."""
-        for key, value in rule["match"].items():
-            if not isinstance(value, (str, int, float, bool)):
-                raise StepFailed("a reply rule the control API can carry", f"match.{key} is a matcher ({describe(value)}); remote rules take literals")
-        rule["on"] = [rule["on"]] if isinstance(rule["on"], str) else list(rule["on"])
-        self.call("POST", "/rules", rule)
+    def add_fault(self, envelope: dict[str, Any]) -> None:
+        """POST /faults: the envelope as written (matchers in their YAML form travel as JSON)."""
+        self.call("POST", "/faults", envelope)
 
     def inject_mo(self, source: str, destination: str, text: str, wait: bool, timeout: float) -> int:
         """POST /mo (a 422 is the network's refusal)."""
@@ -523,10 +539,10 @@ class RemoteTarget(Target):
     def problems(self) -> list[str]:
         """What the running simulator saw go wrong unnoticed: unmet rules, unanswered deliveries, errors."""
         found = []
-        for rule in self.call("GET", "/rules")["rules"]:
-            if rule["times"] is not None and rule["hits"] < rule["times"]:
+        for rule in self.call("GET", "/faults")["rules"]:
+            if rule["unmet"]:
                 label = f"{rule['name']}: " if rule["name"] else ""
-                found.append(f"expectation never met: {label}{'/'.join(rule['on'])} ({rule['hits']}/{rule['times']})")
+                found.append(f"expectation never met: rule {rule['id']} {label}{'/'.join(rule['on'])} (fired {rule['hits']})")
         for session in self.call("GET", "/sessions")["sessions"]:
             if session["in_flight"]:
                 found.append(f"session {session['id']}: {session['in_flight']} deliver_sm never answered")
@@ -536,6 +552,11 @@ class RemoteTarget(Target):
         if counters["protocol_errors"]:
             found.append(f"{counters['protocol_errors']} malformed PDU(s) received (answered generic_nack)")
         return found
+
+    def conformance(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """GET /conformance (the running simulator analyses its own PDU log)."""
+        query = {"account" if k == "system_id" else k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in options.items()}
+        return self.call("GET", "/conformance" + (f"?{urllib.parse.urlencode(query)}" if query else ""))
 
     def disconnect(self, system_id: str | None) -> int:
         """DELETE /sessions/{id} for each session of the account (all when None)."""
@@ -635,6 +656,28 @@ class EsmeActor:
         if self.client is None:
             raise StepFailed(f"actor {self.name} bound", "it is not connected (bind: manual needs a bind step)")
         return self.client.request(pdu, check=False)
+
+    def send(self, pdu: P.Pdu) -> int:
+        """Send a request without waiting for its response (which, if it comes, is dropped); its sequence number."""
+        if self.client is None or self.client.client.is_closed:
+            raise StepFailed(f"actor {self.name} connected", "it is not connected")
+        client = self.client.client
+
+        async def send() -> int:
+            future = await client.send_request(pdu)
+            future.add_done_callback(lambda f: f.cancelled() or f.exception())  # a lost connection is no error here
+            return next((seq for seq, waiter in client._waiters.items() if waiter is future), 0)
+
+        return self.client._call(send())
+
+    def wait_closed(self, timeout: float) -> bool:
+        """True once the connection is gone (the SMSC closed, reset or half-closed it), waiting up to timeout."""
+        deadline = time.monotonic() + timeout
+        while self.client is not None and not self.client.client.is_closed:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def take(self, predicate: Callable[[P.Pdu], bool], timeout: float) -> P.Pdu | None:
         """The first received PDU matching predicate (removed from the inbox), waiting up to timeout; None if none."""
@@ -901,6 +944,9 @@ class ScenarioRun:
         actor = self._esme(body.actor)
         responses: list[P.Pdu] = []
         statuses = body.expect_status if isinstance(body.expect_status, list) else [body.expect_status] * body.repeat
+        if not body.wait:  # send only: the responses (or their absence) are in the SMSC's log
+            sent = [actor.send(pdu) for _ in range(body.repeat) for pdu in self._build_pdus(body)]
+            return {"sent": len(sent), "sequence_numbers": sent, "message_ids": [], "statuses": []}
         for attempt in range(body.repeat):
             for pdu in self._build_pdus(body):
                 response = actor.request(pdu)
@@ -998,20 +1044,13 @@ class ScenarioRun:
             raise StepFailed(f"HTTP status {describe(S.to_matcher(wanted))}", f"HTTP {response.status}: {response.body[:500]}")
         return response
 
-    def _do_reply(self, body: S.Reply, timeout: float | None) -> None:
-        self.target.add_rule(
-            on=body.on,
-            match=self._expand_matchers(body.match),
-            account=body.account,
-            status=body.status,
-            fields=self.variables.expand(body.fields),
-            delay=parse_duration(body.delay),
-            respond=body.respond,
-            close=body.close,
-            times=body.times,
-            ordered=body.ordered,
-            name=body.name,
-        )
+    def _do_fault(self, body: dict[str, Any], timeout: float | None) -> None:
+        envelope = self.variables.expand(body)
+        try:
+            FaultSpec.from_mapping(envelope)
+        except FieldError as exc:  # a {variable} made it wrong: it was checked when the file was read otherwise
+            raise StepFailed("a valid fault rule", f"{exc.field}: {exc}") from None
+        self.target.add_fault(envelope)
 
     def _do_reset(self, body: bool, timeout: float | None) -> None:
         if body:
@@ -1023,16 +1062,25 @@ class ScenarioRun:
     # --- expectations --------------------------------------------------------------------------
 
     def _do_expect_pdu(self, body: S.ExpectPdu, timeout: float | None) -> PduView:
-        return self.target.wait_pdu(body.command, body.direction, self._expand_matchers(body.fields), timeout or DEFAULT_TIMEOUT)
+        note = S.to_matcher(self.variables.expand(body.note)) if body.note is not None else None
+        return self.target.wait_pdu(body.command, body.direction, self._expand_matchers(body.fields), timeout or DEFAULT_TIMEOUT, note)
 
     def _do_expect_no_pdu(self, body: S.ExpectPdu, timeout: float | None) -> None:
         wanted = self._expand_matchers(body.fields)
+        note = S.to_matcher(self.variables.expand(body.note)) if body.note is not None else None
         target = self.target
         found = unclaimed_within(
-            target.entries, lambda e: e.matches(body.command, wanted, body.direction), target.claimed, target.wait_change, body.within
+            target.entries, lambda e: _entry_matches(e, body.command, wanted, body.direction, note), target.claimed, target.wait_change, body.within
         )
         if found:
-            raise StepFailed(f"no {_pdu_what(body.command, body.direction, wanted)}", "\n".join(e.describe() for e in found[:10]))
+            raise StepFailed(f"no {_pdu_what(body.command, body.direction, wanted, note)}", "\n".join(e.describe() for e in found[:10]))
+
+    def _do_expect_closed(self, body: str, timeout: float | None) -> dict[str, Any]:
+        actor = self._esme(body)
+        waited = timeout or DEFAULT_TIMEOUT
+        if not actor.wait_closed(waited):
+            raise StepFailed(f"{actor.name}'s connection closed by the SMSC", f"still open after {waited:g} s")
+        return {"closed": True}
 
     def _expect_delivery(self, body: S.ExpectDelivery, timeout: float | None, receipt: bool) -> Mapping[str, Any]:
         actor = self._esme(body.actor)
@@ -1118,10 +1166,11 @@ class ScenarioRun:
         wanted_count = S.to_matcher(self.variables.expand(body.count))
         if body.of == "pdus":
             wanted = self._expand_matchers(body.fields)
-            what = _pdu_what(body.command, body.direction, wanted)
+            note = S.to_matcher(self.variables.expand(body.note)) if body.note is not None else None
+            what = _pdu_what(body.command, body.direction, wanted, note)
 
             def count() -> int:
-                return sum(1 for e in self.target.entries() if e.matches(body.command, wanted, body.direction))
+                return sum(1 for e in self.target.entries() if _entry_matches(e, body.command, wanted, body.direction, note))
         else:
             gateway = self._gateway(body.actor)
             params = self._expand_matchers(body.params)
@@ -1151,6 +1200,19 @@ class ScenarioRun:
             shown = "\n".join(problems) or repr(value)
             raise StepFailed(f"{body.value!r} {describe(wanted)}", shown)
         return value
+
+    def _do_expect_conformance(self, body: S.ExpectConformance, timeout: float | None) -> dict[str, Any]:
+        options = body.options()
+        if "system_id" in options:
+            options["system_id"] = str(self.variables.expand(options["system_id"]))
+        try:
+            report = self.target.conformance(options)
+        except ValueError as exc:  # e.g. checks: [enquire_link] with no interval given nor configured
+            raise StepFailed("conformance options that fit the simulator", str(exc)) from None
+        if not report["passed"]:
+            who = f"{options['system_id']}'s sessions" if "system_id" in options else "every session"
+            raise StepFailed(f"{who} conformant ({', '.join(report['checks'])})", report["report"])
+        return report
 
 
 def _dotted(detail: Mapping[str, Any], key: str) -> Any:

@@ -20,7 +20,8 @@ import yaml
 
 from ..clock import Clock, VirtualClock, make_clock
 from ..config import Account, ServerConfig, default_config, load_config, load_typed
-from ..faults import ReplyRule
+from ..conformance import ConformanceReport, check_log_conformance
+from ..faults import FaultAction, FaultFiring, FaultRule, FaultSpec
 from ..matching import describe, normalise_pdu_expectations
 from ..network.handsets import HandsetState
 from ..network.messages import Message, Transition
@@ -29,7 +30,7 @@ from ..network.rules import parse_duration
 from ..server import ServerStats, SmscServer
 from ..smpp import pdu as P
 from ..smpp.constants import MessageState
-from ..traffic import LoggedPdu, PduLog
+from ..traffic import CLOSED, LoggedPdu, PduLog, SessionEvent
 from .esme import AsyncEsme, SyncEsme
 from .runner import ThreadedServer
 from .waiting import claim_first, unclaimed_within
@@ -78,6 +79,42 @@ class SimClock:
         fired = self._smsc.run(self._smsc.server.advance, seconds)
         self._smsc.run(lambda: None)  # deliveries flush in a call_soon queued before this one
         return fired
+
+
+class SimFaults:
+    """`smsc.faults`: install, list and remove fault rules, and read what fired (see simulator/faults.py)."""
+
+    def __init__(self, smsc: SimulatedSmsc) -> None:
+        self._smsc = smsc
+
+    def add(self, on: str | list[str] = "any", do: Any = None, **envelope: Any) -> FaultRule:
+        """Install a fault rule from the envelope's keys: add("submit_sm", nth=3, do={"status": "ESME_RSYSERR"})."""
+        return self.install(FaultSpec.from_mapping({"on": on, "do": do, **envelope}))
+
+    def install(self, spec: FaultSpec) -> FaultRule:
+        """Install a rule from a ready spec; its time window starts now."""
+        server = self._smsc.server
+        return self._smsc.run(lambda: server.faults.add(spec, server.clock.now()))
+
+    def remove(self, rule: FaultRule | int) -> bool:
+        """Remove a rule (or its id); False when it was not installed."""
+        rule_id = rule if isinstance(rule, int) else rule.id
+        return self._smsc.run(self._smsc.server.faults.remove, rule_id)
+
+    def clear(self) -> None:
+        """Remove every rule, the configuration's too, and forget what fired."""
+        self._smsc.run(self._smsc.server.faults.clear)
+
+    @property
+    def rules(self) -> list[FaultRule]:
+        """The installed rules, in the order they apply."""
+        return self._smsc.run(lambda: list(self._smsc.server.faults.rules))
+
+    def fired(self, rule: FaultRule | int | None = None) -> list[FaultFiring]:
+        """What fired, oldest first (only this rule's firings when given)."""
+        rule_id = rule if isinstance(rule, int) or rule is None else rule.id
+        firings = self._smsc.run(lambda: list(self._smsc.server.faults.fired))
+        return [f for f in firings if rule_id is None or f.rule == rule_id]
 
 
 def resolve_config(
@@ -133,6 +170,7 @@ class SimulatedSmsc:
         self._clock = make_clock(clock) if isinstance(clock, str) else clock
         self._runner = ThreadedServer(self.config, clock=self._clock, seed=self.config.seed, port=port)
         self.clock = SimClock(self)
+        self.faults = SimFaults(self)
         self._claimed: set[int] = set()
         self._errors = _ErrorRecorder()
         self._clients: list[SyncEsme] = []
@@ -304,31 +342,34 @@ class SimulatedSmsc:
         close: str | None = None,
         name: str = "",
         **match: Any,
-    ) -> ReplyRule:
-        """Install a reply rule: requests matching command/account/match get this answer.
+    ) -> FaultRule:
+        """Install a reply rule (a fault rule, simpler to write): requests matching command/account/match get this answer.
 
         With no status, fields, delay, respond=False or close it is a pure expectation. times=1 is
         one-shot, times=None permanent; ordered rules apply in the order they were added. Counted
-        rules that never fired fail the test at teardown.
+        rules that never fired fail the test at teardown. `smsc.faults.add` takes the whole envelope.
         """
-        rule = ReplyRule(
-            on=(command,) if isinstance(command, str) else tuple(command),
-            match=match,
-            account=account,
-            status=status,  # type: ignore[arg-type]
+        action = FaultAction(
+            status=status,
             fields=dict(fields or {}),
-            delay=parse_duration(delay),
+            delay=parse_duration(delay) or None,
             respond=respond,
             close=close,
+        )
+        spec = FaultSpec(
+            on=[command] if isinstance(command, str) else list(command),
+            do=action if action.changes_anything else None,
+            match=match,
+            account=account,
             times=times,
             ordered=ordered,
             name=name,
         )
-        return self.run(self.server.reply_rules.add, rule)
+        return self.faults.install(spec)
 
-    def forget(self, rule: ReplyRule) -> None:
-        """Remove a reply rule."""
-        self.run(self.server.reply_rules.remove, rule.id)
+    def forget(self, rule: FaultRule) -> None:
+        """Remove a reply or fault rule."""
+        self.faults.remove(rule)
 
     # --- the network ---------------------------------------------------------------------------
 
@@ -477,7 +518,7 @@ class SimulatedSmsc:
                 self.pdu_log.changed.wait(0.05)
             unanswered = self.run(outstanding)
         found.extend(unanswered)
-        for rule in self.run(self.server.reply_rules.unmet):
+        for rule in self.run(self.server.faults.unmet):
             found.append(f"expectation never met: {rule.describe()}")
         queued = self.run(lambda: {a.system_id: self.server.queued_deliveries(a.system_id) for a in self.config.accounts})
         for system_id, count in queued.items():
@@ -495,6 +536,45 @@ class SimulatedSmsc:
     def report(self, problems: list[str]) -> str:
         """The teardown failure text: the problems, the seed and the last PDUs."""
         return f"simulator {self.name} at {self.address}:\n" + "\n".join(f"- {p}" for p in problems) + self._context()
+
+    # --- conformance of the gateway ------------------------------------------------------------
+
+    def session_events(self, session: int | None = None) -> list[SessionEvent]:
+        """When each connection opened and closed (closed_by 'peer' or 'smsc'), oldest first."""
+        return self.pdu_log.session_events(session)
+
+    def wait_closed(self, session: int | None = None, *, system_id: str | None = None, timeout: float = DEFAULT_TIMEOUT) -> SessionEvent:
+        """The close event of a session (by id; else the first of the account's, or of any), waiting up to `timeout` real seconds."""
+        log = self.pdu_log
+
+        def closed() -> SessionEvent | None:
+            for event in log.session_events(session):
+                if event.kind == CLOSED and (system_id is None or event.system_id == system_id):
+                    return event
+            return None
+
+        with log.changed:
+            event = log.changed.wait_for(closed, timeout)
+        if event is None:
+            which = f"session {session}" if session is not None else f"a session of {system_id}" if system_id else "a session"
+            raise SmscError(f"{which} did not close within {timeout:g} s" + self._context())
+        return event
+
+    def conformance(self, **options: Any) -> ConformanceReport:
+        """Check the gateway's traffic so far (simulator.conformance.check_conformance options; defaults from the config).
+
+        Defaults: window: each account's window; enquire_link_interval: the SMSC's inactivity_timeout
+        (unset: no enquire_link check); receipts_on unset: no segment_receipts check. Pass
+        system_id= to look at one account's sessions only (e.g. not at our own ESMEs').
+        """
+        return check_log_conformance(self.pdu_log, self.config, **options)
+
+    def assert_conformant(self, **options: Any) -> ConformanceReport:
+        """conformance(**options), raising SmscError (an AssertionError) with the readable report on any violation."""
+        report = self.conformance(**options)
+        if not report.passed:
+            raise SmscError(report.describe() + self._context())
+        return report
 
 
 def _what(command: Any, direction: str | None, wanted: Mapping[str, Any]) -> str:

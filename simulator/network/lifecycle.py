@@ -17,19 +17,33 @@ from typing import Callable
 
 from ..clock import Clock, ScheduledCall
 from ..smpp import pdu as P
-from ..smpp.constants import CommandId, MessageState
+from ..smpp.constants import CommandId, MessageState, status_name
 from ..smpp.constants import CommandStatus as S
 from ..smpp.timefmt import resolve_time
 from .handsets import HandsetState
 from .messages import FINAL_STATES, Message
 from .receipts import DIALECTS, ReceiptDialect, build_receipt, convert_message_id, wants_receipt
-from .rules import WAIT, DeliveryPlan, MessageFacts, PlannedStep, default_rule, parse_duration, plan_delivery, plan_for_rule
+from .rules import (
+    WAIT,
+    DeliveryPlan,
+    MessageFacts,
+    PlannedStep,
+    default_rule,
+    is_static,
+    parse_duration,
+    plan_delivery,
+    plan_for_rule,
+)
+
+_new = object.__new__
+_ENROUTE = MessageState.ENROUTE
 
 Emit = Callable[[str, P.Pdu, Message], None]
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class _Tracked:
+    lifecycle: Lifecycle
     message: Message
     plan: DeliveryPlan
     start_at: float
@@ -38,6 +52,87 @@ class _Tracked:
     call: ScheduledCall | None = None
     expiry: ScheduledCall | None = None
     waiting_on: str | None = None
+
+    # Clock callbacks as bound methods: no closure per message.
+    def fire(self) -> None:
+        """Run the plan's next step (a clock callback)."""
+        self.lifecycle._run_step(self)
+
+    def expire(self) -> None:
+        """The validity period ended (a clock callback)."""
+        self.lifecycle._expire(self)
+
+
+class ReceiptOutcome:
+    """Stands in for the future of a receipt's delivery: records the ESME's answer in the message timeline at once.
+
+    Receipts are the bulk of SMSC-originated traffic; an asyncio future per receipt would cost a
+    future, a done callback and an extra event-loop turn for a line in a timeline. The subset of the
+    asyncio.Future API that deliveries use is here; done callbacks run at once, not on the next loop turn.
+    """
+
+    __slots__ = ("message", "clock", "_state", "_value", "_callbacks")
+
+    def __init__(self, message: Message, clock: Clock) -> None:
+        self.message = message
+        self.clock = clock
+        self._state = "pending"  # pending, answered, dropped or cancelled
+        self._value: object = None
+        self._callbacks: list[Callable[[ReceiptOutcome], None]] | None = None
+
+    def done(self) -> bool:
+        """True once answered, dropped or cancelled."""
+        return self._state != "pending"
+
+    def cancelled(self) -> bool:
+        """True when cancelled (a simulator reset); a cancelled receipt records nothing."""
+        return self._state == "cancelled"
+
+    def cancel(self) -> bool:
+        """Forget the receipt (simulator reset); False when it already had an outcome."""
+        if self._state != "pending":
+            return False
+        self._state = "cancelled"
+        self._run_callbacks()
+        return True
+
+    def set_result(self, response: P.Pdu) -> None:
+        """The ESME answered the receipt."""
+        self._state, self._value = "answered", response
+        self.message.event(self.clock.now(), f"receipt answered {status_name(response.command_status)}", response)
+        self._run_callbacks()
+
+    def set_exception(self, exc: BaseException) -> None:
+        """The receipt was dropped (e.g. it expired waiting for a receiver bind)."""
+        self._state, self._value = "dropped", exc
+        self.message.event(self.clock.now(), f"receipt dropped: {exc}")
+        self._run_callbacks()
+
+    def exception(self) -> BaseException | None:
+        """Why the receipt was dropped, or None."""
+        return self._value if self._state == "dropped" else None  # type: ignore[return-value]
+
+    def result(self) -> P.Pdu:
+        """The ESME's response (raises what dropped the receipt; RuntimeError while pending or once cancelled)."""
+        if self._state == "answered":
+            return self._value  # type: ignore[return-value]
+        if self._state == "dropped":
+            raise self._value  # type: ignore[misc]
+        raise RuntimeError(f"receipt {self._state}: no response")
+
+    def add_done_callback(self, callback: Callable[[ReceiptOutcome], None]) -> None:
+        """Call callback(self) once the receipt has an outcome (at once if it already has one)."""
+        if self._state != "pending":
+            callback(self)
+        elif self._callbacks is None:
+            self._callbacks = [callback]
+        else:
+            self._callbacks.append(callback)
+
+    def _run_callbacks(self) -> None:
+        callbacks, self._callbacks = self._callbacks, None
+        for callback in callbacks or ():
+            callback(self)
 
 
 class TimeRefusal(ValueError):
@@ -59,17 +154,21 @@ class Lifecycle:
         self.emit = emit
         self._tracked: dict[str, _Tracked] = {}
         self._waiting: dict[str, list[_Tracked]] = {}
+        # The built-in rules' plans by (number type, handset state), for the rules that draw nothing.
+        self._default_plans: dict[tuple[str | None, HandsetState], DeliveryPlan] = {}
 
     # --- submit-time checks ------------------------------------------------------------------
 
-    def times(self, pdu: P.Pdu, account) -> tuple[float, float]:  # noqa: ANN001 - config.Account
+    def times(self, pdu: P.Pdu, account, now: float | None = None) -> tuple[float, float]:  # noqa: ANN001 - config.Account
         """When delivery may start and when the message expires; TimeRefusal when the profile refuses them."""
         profile = self.network.profile
-        now = self.clock.now()
-        moment = datetime.fromtimestamp(now, tz=timezone.utc)
+        if now is None:
+            now = self.clock.now()
         maximum = parse_duration(profile.max_validity)
         schedule_text = getattr(pdu, "schedule_delivery_time", "")
         validity_text = getattr(pdu, "validity_period", "")
+        # Only relative times need the moment as a datetime; most messages give neither time.
+        moment = datetime.fromtimestamp(now, tz=timezone.utc) if schedule_text or validity_text else None
         start = now
         if schedule_text:
             scheduled = resolve_time(schedule_text, moment)
@@ -90,34 +189,51 @@ class Lifecycle:
 
     # --- driving messages --------------------------------------------------------------------
 
-    def start(self, message: Message, start_at: float, expires_at: float) -> None:
+    def start(self, message: Message, start_at: float, expires_at: float, now: float | None = None) -> None:
         """Plan an accepted message and schedule its first step."""
-        rules = self.network.profile.delivery_rules
+        network = self.network
+        rules = network.profile.delivery_rules
         if rules:
             plan = plan_delivery(rules, self._facts(message), self.rng)
         else:
             # Only the built-in rules: they look at the number type and handset state alone.
-            destination, number = _destination(message)
-            number_type = destination.number_type if destination is not None else "mobile"
-            rule, name = default_rule(number_type, self.network.handsets.state(number).value)
-            plan = plan_for_rule(rule, name, self.rng)
-        tracked = _Tracked(message, plan, start_at, expires_at)
+            route = message.route
+            destination = route.destination if route is not None else None
+            if destination is not None:
+                number = destination.e164 or message.destination_addr
+                number_type = destination.number_type
+            else:
+                number = message.destination_addr
+                number_type = "mobile"
+            handset = network.handsets.state(number)
+            plan = self._default_plans.get((number_type, handset))  # type: ignore[assignment]
+            if plan is None:
+                rule, name = default_rule(number_type, handset.value)
+                plan = plan_for_rule(rule, name, self.rng)
+                if is_static(rule):
+                    self._default_plans[(number_type, handset)] = plan
+        tracked = _Tracked(self, message, plan, start_at, expires_at)
         self._tracked[message.message_id] = tracked
-        now = self.clock.now()
+        if now is None:
+            now = self.clock.now()
         message.rule = plan.rule_name
         if start_at > now:
             message.set_state(MessageState.SCHEDULED, now, f"scheduled for {_iso(start_at)}")
         # Most plans end long before the validity period: only those that may not get an expiry timer.
-        if any(step.state == WAIT for step in plan.steps) or start_at + sum(s.delay for s in plan.steps) >= expires_at:
-            tracked.expiry = self.clock.call_at(expires_at, lambda: self._expire(tracked))
-        self._schedule_step(tracked, start_at)
+        if plan.waits or start_at + plan.total_delay >= expires_at:
+            tracked.expiry = self.clock.call_at(expires_at, tracked.expire)
+        steps = plan.steps
+        if steps:
+            tracked.call = self.clock.call_at(start_at + steps[0].delay, tracked.fire)
 
     def _facts(self, message: Message) -> MessageFacts:
         route = message.route
         destination, number = _destination(message)
         handset = self.network.handsets.state(number)
         text = route.text if route is not None and isinstance(route.text, str) else None
-        return MessageFacts(
+        # Built without the frozen dataclass __init__ (one object.__setattr__ per field): once per message.
+        facts = _new(MessageFacts)
+        facts.__dict__.update(
             destination=number,
             operator=destination.operator if destination is not None else None,
             country=destination.country if destination is not None else None,
@@ -129,12 +245,13 @@ class Lifecycle:
             text=text,
             segments=route.segments if route is not None else 1,
         )
+        return facts
 
     def _schedule_step(self, tracked: _Tracked, base: float) -> None:
         if tracked.step >= len(tracked.plan.steps):
             return
         step = tracked.plan.steps[tracked.step]
-        tracked.call = self.clock.call_at(base + step.delay, lambda: self._run_step(tracked))
+        tracked.call = self.clock.call_at(base + step.delay, tracked.fire)
 
     def _run_step(self, tracked: _Tracked) -> None:
         message = tracked.message
@@ -185,7 +302,7 @@ class Lifecycle:
 
     def _receipt_wanted(self, message: Message, state: MessageState, final: bool) -> bool:
         registered = getattr(message.pdu, "registered_delivery", 0)
-        if not wants_receipt(registered, state, intermediate=not final):
+        if not registered or not wants_receipt(registered, state, intermediate=not final):
             return False
         route = message.route
         if route is not None and route.concatenated and not route.completes:
@@ -205,8 +322,12 @@ class Lifecycle:
         else:
             self._emit(message, pdu, state)
 
+    def outcome_of(self, message: Message) -> ReceiptOutcome:
+        """What a receipt delivery reports its answer to: the message's timeline (future-like, see ReceiptOutcome)."""
+        return ReceiptOutcome(message, self.clock)
+
     def _emit(self, message: Message, pdu: P.Pdu, state: MessageState) -> None:
-        message.event(self.clock.now(), f"receipt {state.name} queued", pdu)
+        message.event(self.clock.now(), f"receipt {_STATE_NAMES[state]} queued", pdu)
         self.emit(message.system_id, pdu, message)
 
     def receipt_for(self, message: Message, state: MessageState, err: int, network_error: int | None) -> P.Pdu:
@@ -236,8 +357,8 @@ class Lifecycle:
             dest_addr_ton=mt.source_addr_ton,  # type: ignore[attr-defined]
             dest_addr_npi=mt.source_addr_npi,  # type: ignore[attr-defined]
             destination_addr=message.source_addr,
-            submitted_at=datetime.fromtimestamp(message.submitted_at, tz=timezone.utc),
-            done_at=datetime.fromtimestamp(done, tz=timezone.utc),
+            submitted_at=float(message.submitted_at),
+            done_at=float(done),
             state=state,
             error_code=err,
             network_error=None if network_error is None else bytes((3,)) + network_error.to_bytes(2, "big"),
@@ -295,7 +416,7 @@ class Lifecycle:
         if tracked.expiry is not None:
             tracked.expiry.cancel()
         tracked.expires_at = expires_at
-        tracked.expiry = self.clock.call_at(expires_at, lambda: self._expire(tracked))
+        tracked.expiry = self.clock.call_at(expires_at, tracked.expire)
         if tracked.call is not None and tracked.call.when >= expires_at:
             tracked.call.cancel()  # the next step would come after the new validity: expiry wins
         if message.state is MessageState.SCHEDULED and tracked.step == 0:
@@ -304,12 +425,22 @@ class Lifecycle:
             tracked.start_at = start_at
             self._schedule_step(tracked, start_at)
 
+    def run_now(self, message: Message) -> None:
+        """Run the rest of a message's delivery plan at once, its steps' delays skipped (stops at a wait for the handset)."""
+        tracked = self._tracked.get(message.message_id)
+        while tracked is not None and not message.is_final and tracked.waiting_on is None and tracked.step < len(tracked.plan.steps):
+            if tracked.call is not None:
+                tracked.call.cancel()
+                tracked.call = None
+            self._run_step(tracked)
+
     def pending(self) -> int:
         """Messages not yet in a final state."""
         return len(self._tracked)
 
 
 _SAME_ID: dict[str, ReceiptDialect] = {}  # each dialect with the id already converted
+_STATE_NAMES = {state: state.name for state in MessageState}  # Enum.name is a slow property
 
 
 def _destination(message: Message):  # noqa: ANN202 - (numbering Address | None, number)

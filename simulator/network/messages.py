@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..smpp.constants import MessageState
@@ -40,7 +40,7 @@ class MessageIdGenerator:
         return f"{self._counter:x}" if self.format == "hex" else str(self._counter)
 
 
-@dataclass
+@dataclass(slots=True)
 class Transition:
     """One timeline entry of a message at a clock time: a state change, or an event (kind 'event')
     such as a receipt queued or answered, recorded with the state the message was in."""
@@ -67,6 +67,9 @@ class Message:
     timeline: list[Transition] | None = None
     route: Any = None  # the network's Route: operator, price, segments, decoded text
     rule: str | None = None  # the delivery rule that planned its fate
+    # Whether the timeline starts with the two acceptance entries yet: they are built on first read,
+    # since most messages change state without anyone ever looking at their timeline.
+    accepted_recorded: bool = field(default=False, repr=False)
 
     @property
     def source_addr(self) -> str:
@@ -98,27 +101,34 @@ class Message:
     def set_state(self, state: MessageState, at: float, note: str = "") -> None:
         """Move to a new state, recording the transition."""
         self.state = state
-        self._timeline().append(Transition(at, state, note))
+        entry = Transition(at, state, note)
+        if self.timeline is None:
+            self.timeline = [entry]
+        else:
+            self.timeline.append(entry)
         if state in FINAL_STATES:
             self.final_at = at
 
     def event(self, at: float, note: str, pdu: Pdu | None = None) -> None:
         """Record something that happened to the message without changing its state (with the PDU exchanged, if any)."""
-        self._timeline().append(Transition(at, self.state, note, "event", pdu))
+        entry = Transition(at, self.state, note, "event", pdu)
+        if self.timeline is None:
+            self.timeline = [entry]
+        else:
+            self.timeline.append(entry)
 
     def transitions(self) -> list[Transition]:
         """The whole timeline (state changes and events), starting with acceptance."""
-        return self._timeline()
-
-    def _timeline(self) -> list[Transition]:
-        # Made on first use: most messages are stored and never inspected.
-        if self.timeline is None:
+        if not self.accepted_recorded:
+            # Built from the PDU as it is now: callers that change the PDU (replace_sm) read the timeline first.
             response = self.pdu.make_response(message_id=self.message_id) if self.pdu.RESPONSE is not None else None
-            self.timeline = [
+            head = [
                 Transition(self.submitted_at, MessageState.ENROUTE, "accepted", "state", self.pdu),
                 Transition(self.submitted_at, MessageState.ENROUTE, f"{self.pdu.command_name}_resp sent", "event", response),
             ]
-        return self.timeline
+            self.timeline = head + (self.timeline or [])
+            self.accepted_recorded = True
+        return self.timeline  # type: ignore[return-value]
 
     def state_history(self) -> list[MessageState]:
         """The states the message went through, in order."""

@@ -109,7 +109,9 @@ _STAT_VARIANTS: dict[str, MessageState] = {
 
 def status_names(state: MessageState | int) -> StatusNames:
     """The vocabulary entry of a message_state (ValueError for a value outside 0..9)."""
-    return STATUSES[MessageState(state)]
+    # IntEnum members hash like their ints: a direct lookup spares the enum call on every receipt.
+    names = STATUSES.get(state)
+    return names if names is not None else STATUSES[MessageState(state)]
 
 
 def state_from_stat(stat: str) -> MessageState:
@@ -234,15 +236,40 @@ def _safe_text(text: str) -> str:
 _ALL_SAFE = frozenset(_GSM_SAFE)
 
 
-def _receipt_time(moment: datetime, with_seconds: bool) -> str:
-    if moment.tzinfo is None:
+def _receipt_time(moment: datetime | float, with_seconds: bool) -> str:
+    if type(moment) is float or type(moment) is int:
+        return _receipt_time_of(moment, with_seconds)  # type: ignore[arg-type]
+    if moment.tzinfo is None:  # type: ignore[union-attr]
         raise ValueError("receipt dates need aware datetimes (they are shown in UTC)")
-    u = moment.astimezone(timezone.utc)
+    u = moment.astimezone(timezone.utc)  # type: ignore[union-attr]
     minutes = f"{u.year % 100:02d}{u.month:02d}{u.day:02d}{u.hour:02d}{u.minute:02d}"
     return f"{minutes}{u.second:02d}" if with_seconds else minutes
 
 
+_TIMES: dict[tuple[int, bool], str] = {}  # receipt dates by whole UTC second: receipts come in bursts
+
+
+def _receipt_time_of(timestamp: float, with_seconds: bool) -> str:
+    """The receipt date of a UNIX timestamp, as _receipt_time shows datetime.fromtimestamp(timestamp, UTC)."""
+    second = int(timestamp)
+    if timestamp < 0 or timestamp - second >= 0.9999995:
+        # fromtimestamp rounds to the microsecond, which can carry into the next second: let it decide.
+        return _receipt_time(datetime.fromtimestamp(timestamp, tz=timezone.utc), with_seconds)
+    key = (second, with_seconds)
+    shown = _TIMES.get(key)
+    if shown is None:
+        if len(_TIMES) > 4096:
+            _TIMES.clear()
+        shown = _TIMES[key] = _receipt_time(datetime.fromtimestamp(second, tz=timezone.utc), with_seconds)
+    return shown
+
+
+_THREE_DIGITS = tuple(f"{value:03d}" for value in range(1000))
+
+
 def _three_digits(name: str, value: int) -> str:
+    if type(value) is int and 0 <= value <= 999:
+        return _THREE_DIGITS[value]
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 999:
         raise ValueError(f"{name}: must be an integer 0..999 (three digits in the receipt), got {value!r}")
     return f"{value:03d}"
@@ -251,8 +278,8 @@ def _three_digits(name: str, value: int) -> str:
 def format_receipt_text(
     message_id: str,
     *,
-    submitted_at: datetime,
-    done_at: datetime,
+    submitted_at: datetime | float,
+    done_at: datetime | float,
     state: MessageState,
     error_code: int,
     text: str,
@@ -260,11 +287,11 @@ def format_receipt_text(
     delivered: int | None = None,
     dialect: ReceiptDialect = ReceiptDialect(),
 ) -> str:
-    """The Appendix B receipt text 'id:... sub:... dlvrd:... submit date:... stat:... err:... text:...'."""
+    """The Appendix B receipt text 'id:... sub:... dlvrd:... submit date:... stat:... err:... text:...' (dates as aware datetimes or UNIX timestamps)."""
     names = status_names(state)
     if delivered is None:
         # 'All of them' rather than a literal 1, so that sub and dlvrd agree when sub is not 1.
-        delivered = submitted if MessageState(state) is MessageState.DELIVERED else 0
+        delivered = submitted if state == MessageState.DELIVERED else 0
     shown_id = convert_message_id(message_id, dialect.id_format)
     return (
         f"id:{shown_id} sub:{_three_digits('submitted', submitted)} dlvrd:{_three_digits('delivered', delivered)}"
@@ -307,15 +334,22 @@ def _is_intermediate(state: MessageState, intermediate: bool) -> bool:
     return intermediate or not status_names(state).final
 
 
+# Plain ints: the flag enums' operators are Python-level calls, and these run once per message.
+_INTERMEDIATE_NOTIFICATION = int(RegisteredDelivery.INTERMEDIATE_NOTIFICATION)
+_RECEIPT_MASK = int(RegisteredDelivery.RECEIPT_MASK)
+_RECEIPT_ON_FINAL = int(RegisteredDelivery.RECEIPT_ON_FINAL)
+_RECEIPT_ON_FAILURE = int(RegisteredDelivery.RECEIPT_ON_FAILURE)
+
+
 def wants_receipt(registered_delivery: int, state: MessageState, intermediate: bool) -> bool:
     """Whether registered_delivery (v3.4 5.2.17, v5.0 for '11') asks for a receipt reporting state."""
     if _is_intermediate(state, intermediate):
-        return bool(registered_delivery & RegisteredDelivery.INTERMEDIATE_NOTIFICATION)
-    success = MessageState(state) is MessageState.DELIVERED
-    receipt = registered_delivery & RegisteredDelivery.RECEIPT_MASK
-    if receipt == RegisteredDelivery.RECEIPT_ON_FINAL:
+        return bool(registered_delivery & _INTERMEDIATE_NOTIFICATION)
+    success = state == MessageState.DELIVERED  # state is valid: _is_intermediate looked it up
+    receipt = registered_delivery & _RECEIPT_MASK
+    if receipt == _RECEIPT_ON_FINAL:
         return True
-    if receipt == RegisteredDelivery.RECEIPT_ON_FAILURE:
+    if receipt == _RECEIPT_ON_FAILURE:
         return not success
     if receipt == 0x03:
         # Reserved in v3.4; v5.0 defines it as "receipt on success only", which no v3.4 ESME sends.
@@ -333,8 +367,8 @@ def build_receipt(
     dest_addr_ton: int,
     dest_addr_npi: int,
     destination_addr: str,
-    submitted_at: datetime,
-    done_at: datetime,
+    submitted_at: datetime | float,
+    done_at: datetime | float,
     state: MessageState,
     error_code: int,
     network_error: bytes | None = None,
@@ -343,12 +377,13 @@ def build_receipt(
     data_coding: int = 0,
     dialect: ReceiptDialect = ReceiptDialect(),
 ) -> DeliverSm | DataSm:
-    """The deliver_sm or data_sm receipt; the addresses are the receipt's own (the MT's, swapped)."""
+    """The deliver_sm or data_sm receipt; the addresses are the receipt's own (the MT's, swapped); dates are aware datetimes or UNIX timestamps."""
     if command not in COMMANDS:
         raise ValueError(f"command: must be one of {', '.join(COMMANDS)}, got {command!r}")
     if network_error is not None and (not isinstance(network_error, (bytes, bytearray)) or len(network_error) != 3):
         raise ValueError(f"network_error: must be 3 octets (network type + 2-octet error), got {network_error!r}")
-    state = MessageState(state)
+    if type(state) is not MessageState:
+        state = MessageState(state)
     if _is_intermediate(state, intermediate):
         esm_class = EsmClass.INTERMEDIATE_NOTIFICATION
     else:
@@ -370,24 +405,32 @@ def build_receipt(
         shown_id = convert_message_id(message_id, dialect.id_format)
         if len(shown_id) > MAX_RECEIPTED_ID:
             raise ValueError(f"receipted_message_id: at most {MAX_RECEIPTED_ID} characters, got {len(shown_id)}")
-        tlvs.append(Tlv(RECEIPTED_MESSAGE_ID, shown_id))
-        tlvs.append(Tlv(MESSAGE_STATE, int(state)))
+        tlvs.append(_tlv(Tlv, (RECEIPTED_MESSAGE_ID, shown_id)))
+        tlvs.append(_STATE_TLVS[state])
         if network_error is not None:
             tlvs.append(Tlv(NETWORK_ERROR_CODE, bytes(network_error)))
-    common = dict(
-        source_addr_ton=source_addr_ton,
-        source_addr_npi=source_addr_npi,
-        source_addr=source_addr,
-        dest_addr_ton=dest_addr_ton,
-        dest_addr_npi=dest_addr_npi,
-        destination_addr=destination_addr,
-        esm_class=esm_class,
-        data_coding=data_coding,
-    )
+    fields = {
+        "source_addr_ton": source_addr_ton,
+        "source_addr_npi": source_addr_npi,
+        "source_addr": source_addr,
+        "dest_addr_ton": dest_addr_ton,
+        "dest_addr_npi": dest_addr_npi,
+        "destination_addr": destination_addr,
+        "esm_class": esm_class,
+        "data_coding": data_coding,
+    }
     if command == "data_sm":
         if body:
             tlvs.insert(0, Tlv(MESSAGE_PAYLOAD, body))
-        return DataSm(**common, tlvs=tuple(tlvs))
+        fields["tlvs"] = tuple(tlvs)
+        return DataSm.from_fields(fields)  # type: ignore[return-value]
     if len(body) > MAX_SHORT_MESSAGE:
         raise ValueError(f"receipt text is {len(body)} octets, more than short_message's {MAX_SHORT_MESSAGE}")
-    return DeliverSm(**common, short_message=body, tlvs=tuple(tlvs))
+    fields["short_message"] = body
+    fields["tlvs"] = tuple(tlvs)
+    return DeliverSm.from_fields(fields)  # type: ignore[return-value]
+
+
+# Tlv(tag, value) without the NamedTuple constructor's Python-level __new__; every receipt makes these.
+_tlv = tuple.__new__
+_STATE_TLVS = {state: Tlv(MESSAGE_STATE, int(state)) for state in MessageState}

@@ -440,6 +440,14 @@ class DeliveryPlan:
     receipt_delay: float = 0.0
     receipt_never_sent: bool = False
     impossible_but_delivered: bool = False
+    # Derived once per plan (a static rule's plan is shared by all its messages): whether a step waits
+    # for the handset, and the sum of the step delays; the engine needs both for every message.
+    waits: bool = field(init=False, repr=False, compare=False)
+    total_delay: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "waits", any(step.state == WAIT for step in self.steps))
+        object.__setattr__(self, "total_delay", sum(step.delay for step in self.steps))
 
 
 def select_rule(rules: list[DeliveryRule], facts: MessageFacts) -> tuple[DeliveryRule, str]:
@@ -470,7 +478,7 @@ def plan_delivery(rules: list[DeliveryRule], facts: MessageFacts, rng: random.Ra
     return plan_for_rule(rule, name, rng)
 
 
-def _is_static(rule: DeliveryRule) -> bool:
+def is_static(rule: DeliveryRule) -> bool:
     """True when a rule draws nothing: one sequence of fixed delays and no unreliability."""
     knobs = rule.unreliability
     return (
@@ -492,7 +500,7 @@ def plan_for_rule(rule: DeliveryRule, name: str, rng: random.Random) -> Delivery
     if cached is not None and cached[0] is rule and cached[1].rule_name == name:
         return cached[1]
     plan = _draw_plan(rule, name, rng)
-    if _is_static(rule):
+    if is_static(rule):
         _STATIC_PLANS[id(rule)] = (rule, plan)
     return plan
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from struct import error as StructError
 import re
-from struct import pack_into, unpack_from
+from struct import pack, pack_into, unpack_from
 from typing import Any, Callable
 
 from .constants import DEFAULT_MAX_COMMAND_LENGTH, HEADER_LENGTH, RESPONSE_BIT
@@ -125,25 +125,40 @@ def _decode_tlvs(b: bytes, pos: int, end: int) -> tuple[Tlv, ...]:
     return tuple(out)
 
 
+# Per standard tag: (min length, max length, octets of an int value); TLV_BY_TAG is fixed at import.
+_TLV_LIMITS = {
+    tag: (spec.min_length, spec.max_length, spec.min_length if spec.kind == "int" else 1) for tag, spec in TLV_BY_TAG.items()
+}
+
+
 def encode_tlvs(tlvs: tuple[Tlv, ...]) -> bytes:
     """The wire form of a sequence of TLVs."""
     out = bytearray()
     for tag, value in tlvs:
-        spec = TLV_BY_TAG.get(tag)
-        if isinstance(value, int) and not isinstance(value, bool):
-            size = spec.min_length if spec and spec.kind == "int" else 1
-            raw = value.to_bytes(size, "big")
+        limits = _TLV_LIMITS.get(tag)
+        kind = type(value)
+        # Exact types first (every receipt has TLVs); subclasses and other types take the general checks.
+        if kind is str:
+            raw = value.encode("latin-1") + b"\0"
+        elif kind is int:
+            raw = value.to_bytes(limits[2] if limits is not None else 1, "big")
+        elif kind is bytes:
+            raw = value
+        elif isinstance(value, int) and not isinstance(value, bool):
+            raw = value.to_bytes(limits[2] if limits is not None else 1, "big")
         elif isinstance(value, str):
             raw = value.encode("latin-1") + b"\0"
         elif isinstance(value, (bytes, bytearray)):
             raw = bytes(value)
         else:
             raise PduEncodeError(f"TLV 0x{tag:04X} has a value of type {type(value).__name__}")
-        if spec is not None and not spec.min_length <= len(raw) <= spec.max_length:
-            raise PduEncodeError(f"TLV {spec.name} length {len(raw)} outside {spec.min_length}..{spec.max_length}")
-        if len(raw) > 0xFFFF or not 0 <= tag <= 0xFFFF:
+        length = len(raw)
+        if limits is not None and not limits[0] <= length <= limits[1]:
+            raise PduEncodeError(f"TLV {TLV_BY_TAG[tag].name} length {length} outside {limits[0]}..{limits[1]}")
+        if length > 0xFFFF or not 0 <= tag <= 0xFFFF:
             raise PduEncodeError(f"TLV 0x{tag:04X} does not fit a TLV header")
-        out += tag.to_bytes(2, "big") + len(raw).to_bytes(2, "big") + raw
+        out += pack(">HH", tag, length)
+        out += raw
     return bytes(out)
 
 
@@ -241,18 +256,34 @@ def _put_cstr(out: bytearray, value: str, max_length: int, name: str) -> None:
 # --- code generation -------------------------------------------------------------------------
 
 
+def _prefix_groups(body: tuple[Field, ...]) -> list[list[Field]]:
+    """The leading run of C-string and one-octet fields, as regex groups: one C-string, or consecutive one-octet fields."""
+    groups: list[list[Field]] = []
+    for f in body:
+        if f.kind in ("cstr", "time"):
+            groups.append([f])
+        elif f.kind == "u8":
+            # One group per run of one-octet fields: unpacking its bytes gives the ints at once.
+            if groups and groups[-1][0].kind == "u8":
+                groups[-1].append(f)
+            else:
+                groups.append([f])
+        else:
+            break
+    return groups
+
+
 def _prefix_pattern(body: tuple[Field, ...]) -> tuple[bytes, int]:
     """A regex for the leading run of C-string and one-octet fields, and how many fields it covers."""
     parts = []
     count = 0
-    for f in body:
-        if f.kind in ("cstr", "time"):
-            parts.append(b"([^\\x00]{0,%d})\\x00" % (f.max_length - 1))
-        elif f.kind == "u8":
-            parts.append(b"(.)")
+    for group in _prefix_groups(body):
+        f = group[0]
+        if f.kind == "u8":
+            parts.append(b"(.{%d})" % len(group))
         else:
-            break
-        count += 1
+            parts.append(b"([^\\x00]{0,%d})\\x00" % (f.max_length - 1))
+        count += len(group)
     return b"".join(parts), count
 
 
@@ -267,20 +298,25 @@ def _decoder_source(cls: type[Pdu], fast: bool) -> str:
     names = []
     skip = 0
     if fast:
-        _, skip = _prefix_pattern(cls.BODY)
-        prefix = cls.BODY[:skip]
+        groups = _prefix_groups(cls.BODY)
+        skip = sum(len(group) for group in groups)
         lines += ["    m = RX(b, 16)", "    if m is None:", "        return precise(b, seq, status)"]
-        if prefix:
-            lines.append("    " + "".join(f"v_{f.name}, " for f in prefix) + "= m.groups()")
-        for i, f in enumerate(prefix):
-            v = f"v_{f.name}"
-            if f.kind == "u8":
-                lines.append(f"    {v} = {v}[0]")
+        if groups:
+            lines.append("    " + "".join(f"g_{n}, " for n in range(len(groups))) + "= m.groups()")
+        i = 0
+        for n, group in enumerate(groups):
+            if group[0].kind == "u8":
+                # Unpacking bytes yields ints.
+                lines.append("    " + "".join(f"v_{f.name}, " for f in group) + f"= g_{n}")
             else:
-                lines.append(f"    {v} = {v}.decode('latin-1')")
+                f = group[0]
+                v = f"v_{f.name}"
+                lines.append(f"    {v} = g_{n}.decode('latin-1')")
                 if f.kind == "time":
                     lines += [f"    if {v}:", f"        check_time({v}, F[{i}])"]
-            names.append((f.name, v))
+            for f in group:
+                names.append((f.name, f"v_{f.name}"))
+            i += len(group)
         lines.append("    pos = m.end()")
     run: list[Field] = []
 
@@ -361,8 +397,10 @@ def _decoder_source(cls: type[Pdu], fast: bool) -> str:
         ]
     if any(f.kind == "sm" for f in cls.BODY):
         lines += [
-            "    if v_short_message and tlvs and any(t[0] == 0x0424 for t in tlvs):",
-            "        raise PduError(S.ESME_RINVMSGLEN, 'short_message',"
+            "    if v_short_message and tlvs:",
+            "        for t in tlvs:",
+            "            if t[0] == 0x0424:",
+            "                raise PduError(S.ESME_RINVMSGLEN, 'short_message',"
             " 'short_message and message_payload are both present (sm_length must be 0)')",
         ]
     for tlv_name in cls.REQUIRED_TLVS:
@@ -385,10 +423,22 @@ def _decoder_source(cls: type[Pdu], fast: bool) -> str:
 def _encoder_source(cls: type[Pdu]) -> str:
     lines = ["def encode(p, with_tlvs):", "    out = bytearray(16)"]
     body_lines = []
+    u8_run: list[str] = []
+
+    def flush_u8_run() -> None:
+        # One bytes() per run of one-octet fields; it refuses what out.append() would (ValueError, TypeError).
+        if len(u8_run) == 1:
+            body_lines.append(f"    out.append({u8_run[0]})")
+        elif u8_run:
+            body_lines.append(f"    out += bytes(({', '.join(u8_run)}))")
+        u8_run.clear()
+
     for i, f in enumerate(cls.BODY):
         a = f"p.{f.name}"
+        if f.kind != "u8":
+            flush_u8_run()
         if f.kind == "u8":
-            body_lines.append(f"    out.append({a})")
+            u8_run.append(a)
         elif f.kind in ("cstr", "time"):
             if f.kind == "time":
                 body_lines += [f"    if {a}:", f"        check_time_encode({a}, {f.name!r})"]
@@ -412,6 +462,7 @@ def _encoder_source(cls: type[Pdu]) -> str:
             body_lines.append(f"    encode_dests(out, {a})")
         elif f.kind == "unsuccess":
             body_lines.append(f"    encode_unsuccess(out, {a})")
+    flush_u8_run()
     if body_lines:
         if cls.command_id & RESPONSE_BIT:
             lines.append("    if p.command_status == 0 or p.tlvs or not is_default(p):")
@@ -428,8 +479,10 @@ def _encoder_source(cls: type[Pdu]) -> str:
         ]
     if "short_message" in names:
         lines += [
-            "    if p.short_message and any(t[0] == 0x0424 for t in p.tlvs):",
-            "        raise PduEncodeError('short_message and message_payload are mutually exclusive')",
+            "    if p.short_message and p.tlvs:",
+            "        for t in p.tlvs:",
+            "            if t[0] == 0x0424:",
+            "                raise PduEncodeError('short_message and message_payload are mutually exclusive')",
         ]
     if not cls.ALLOWS_TLVS:
         lines += ["    if p.tlvs:", f"        raise PduEncodeError('{cls.__name__} takes no TLVs')"]

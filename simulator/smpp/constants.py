@@ -121,10 +121,17 @@ class CommandStatus(IntEnum):
 
 def status_name(status: int) -> str:
     """Name of a command_status value, or its hex form when it is not a standard one."""
+    name = _STATUS_NAMES.get(status)
+    if name is not None:
+        return name
     try:
         return CommandStatus(status).name
     except ValueError:
         return f"0x{status:08X}"
+
+
+# Names by value, built once: every answered receipt is recorded with its status name.
+_STATUS_NAMES: dict[int, str] = {int(member): member.name for member in CommandStatus}
 
 
 def parse_status(value: int | str) -> int:

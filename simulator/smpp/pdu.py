@@ -108,14 +108,41 @@ class Pdu:
         defaults = _DEFAULTS.get(cls)
         if defaults is None:
             defaults = _DEFAULTS[cls] = {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)}
-        for name in fields:
-            if name not in defaults:
-                raise TypeError(f"{cls.__name__} has no field {name!r}")
         response = object.__new__(cls)
-        response.__dict__.update(
-            defaults, **fields, sequence_number=self.sequence_number, command_status=command_status
-        )
+        values = response.__dict__
+        values.update(defaults)
+        if fields:
+            for name in fields:
+                if name not in defaults:
+                    raise TypeError(f"{cls.__name__} has no field {name!r}")
+            values.update(fields)
+        values["sequence_number"] = self.sequence_number
+        values["command_status"] = command_status
         return response
+
+    @classmethod
+    def build(cls, **fields: Any) -> Pdu:
+        """The PDU with these fields (others at their defaults), made without the frozen dataclass __init__.
+
+        For PDUs the simulator originates in bulk (receipts): the same object as cls(**fields), at a
+        fraction of the cost. Unknown field names raise TypeError as the constructor would.
+        """
+        return cls.from_fields(fields)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, Any]) -> Pdu:
+        """As build(), from a dict of field values (which is not kept)."""
+        defaults = _DEFAULTS.get(cls)
+        if defaults is None:
+            defaults = _DEFAULTS[cls] = {f.name: getattr(cls(), f.name) for f in dataclasses.fields(cls)}
+        if not defaults.keys() >= fields.keys():
+            unknown = sorted(fields.keys() - defaults.keys())
+            raise TypeError(f"{cls.__name__} has no field {unknown[0]!r}")
+        pdu = object.__new__(cls)
+        values = pdu.__dict__
+        values.update(defaults)
+        values.update(fields)
+        return pdu
 
     def fields(self) -> dict[str, Any]:
         """Body fields by name (without header and TLVs)."""
