@@ -264,7 +264,7 @@ class ServerConfig:
     seed: int = 0
     network: str = "default"  # a built-in profile name or a profile file path
     # Fault rules installed at start (and again after a reset): the envelope of simulator.faults.
-    faults: list[dict[str, Any]] = field(default_factory=list, metadata={"schema": lambda: _faults_schema()})
+    faults: list[dict[str, Any]] = field(default_factory=list, metadata={"schema": lambda: faults_schema()})
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -272,7 +272,7 @@ class ServerConfig:
             if account.system_id in seen:
                 raise ValueError(f"duplicate account system_id {account.system_id!r}")
             seen.add(account.system_id)
-        self.fault_specs = [_fault_spec(i, item) for i, item in enumerate(self.faults)]
+        self.fault_specs = parse_fault_specs(self.faults)
 
     def account(self, system_id: str) -> Account | None:
         """The account with this system_id, or None."""
@@ -287,19 +287,24 @@ class ServerConfig:
         return parse_status(self.smsc.peer_window_full_status)
 
 
-def _faults_schema() -> dict[str, Any]:
+def faults_schema() -> dict[str, Any]:
+    """The JSON Schema of a `faults:` list (in the server config or a network profile)."""
     from .faults import fault_schema
 
     return {"type": "array", "items": fault_schema()}
 
 
-def _fault_spec(index: int, item: Any) -> Any:
+def parse_fault_specs(items: list[Any]) -> list[Any]:
+    """Validate a `faults:` list into FaultSpecs; a mistake names its key, e.g. faults[2].do.status."""
     from .faults import FaultSpec  # imported late: simulator.faults builds on this module
 
-    try:
-        return FaultSpec.from_mapping(item)
-    except FieldError as exc:
-        raise FieldError(f"faults[{index}].{exc.field}", str(exc)) from None
+    specs = []
+    for index, item in enumerate(items):
+        try:
+            specs.append(FaultSpec.from_mapping(item))
+        except FieldError as exc:
+            raise FieldError(f"faults[{index}].{exc.field}", str(exc)) from None
+    return specs
 
 
 def check_status(field: str, value: str) -> None:

@@ -940,7 +940,7 @@ class SmscServer:
         # The configuration's fault rules, installed afresh (counters, windows and generators restart).
         self.faults.clear(self.seed)
         now = self.clock.now()
-        for spec in self.config.fault_specs:
+        for spec in [*self.profile.fault_specs, *self.config.fault_specs]:
             self.faults.add(spec, now, origin="config")
 
     def reset(self) -> None:

@@ -8,6 +8,8 @@ import re
 import select
 import socket
 import struct
+from importlib.resources import files
+from pathlib import Path
 
 import pytest
 import smpplib.client
@@ -16,6 +18,7 @@ import smpplib.exceptions
 from simulator.config import ConfigError, FieldError, default_config, parse_config
 from simulator.faults import FaultRules, FaultSpec
 from simulator.harness.smsc import SimulatedSmsc
+from simulator.network.profile import load_profile
 from simulator.smpp import pdu as P
 from simulator.smpp.codec import decode, encode
 from simulator.smpp.constants import CommandStatus as S
@@ -461,6 +464,29 @@ def test_faults_from_the_configuration_come_back_after_a_reset(smsc_factory) -> 
     (rule,) = smsc.faults.rules
     assert (rule.origin, rule.seen, rule.hits) == ("config", 0, 0)
     assert [esme.submit_sm(check=False, **SUBMIT).command_status for _ in range(2)] == [0, S.ESME_RSYSERR]
+
+
+def test_faults_from_the_network_profile_come_before_the_config_and_back_after_a_reset(smsc_factory, tmp_path) -> None:
+    profile = Path(files("simulator") / "profiles" / "default.yaml").read_text()
+    profile += "faults:\n  - {on: submit_sm, nth: 1, do: {status: ESME_RSYSERR}, name: network fault}\n"
+    (tmp_path / "net.yaml").write_text(profile)
+    config = dataclasses.replace(default_config(), faults=[{"on": "submit_sm", "nth": 2, "do": {"status": "ESME_RMSGQFUL"}}])
+    smsc = smsc_factory(network=str(tmp_path / "net.yaml"), config=config)
+    esme = smsc.esme()
+    statuses = [S.ESME_RSYSERR, S.ESME_RMSGQFUL, 0]
+    assert [esme.submit_sm(check=False, **SUBMIT).command_status for _ in range(3)] == statuses
+    smsc.reset()
+    assert [rule.spec.name for rule in smsc.faults.rules] == ["network fault", ""]
+    assert [esme.submit_sm(check=False, **SUBMIT).command_status for _ in range(3)] == statuses
+
+
+def test_network_profile_fault_errors_name_file_line_and_key(tmp_path) -> None:
+    profile = Path(files("simulator") / "profiles" / "default.yaml").read_text()
+    lines = profile.count("\n")
+    (tmp_path / "net.yaml").write_text(profile + "faults:\n  - on: submit_sm\n    do: {status: NOPE}\n")
+    with pytest.raises(ConfigError) as error:
+        load_profile(str(tmp_path / "net.yaml"))
+    assert str(error.value).startswith(f"{tmp_path / 'net.yaml'}:{lines + 3}: faults[0].do.status: unknown command_status 'NOPE'")
 
 
 def test_probability_on_the_wire_repeats_with_the_seed(smsc_factory) -> None:

@@ -6,10 +6,11 @@ A profile is one YAML file; the built-in ones live in simulator/profiles/ and ar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 from importlib import resources
 from pathlib import Path
 
-from ..config import ConfigError, FieldError, Throttle, check_status, load_typed
+from ..config import ConfigError, FieldError, Throttle, check_status, faults_schema, load_typed, parse_fault_specs
 from .rules import DeliveryRule, parse_duration
 
 NUMBER_KINDS = ("short_code", "long_number", "premium")
@@ -122,8 +123,11 @@ class NetworkProfile:
     default_validity: str | None = None
     validity_policy: str = "clamp"
     delivery_rules: list[DeliveryRule] = field(default_factory=list)
+    # Fault rules every simulator on this network starts with (before the server config's own).
+    faults: list[dict[str, Any]] = field(default_factory=list, metadata={"schema": lambda: faults_schema()})
 
     def __post_init__(self) -> None:
+        self.fault_specs = parse_fault_specs(self.faults)
         if self.default_alphabet not in ALPHABETS:
             raise FieldError("default_alphabet", f"must be one of {', '.join(ALPHABETS)}")
         if self.sender_policy not in SENDER_POLICIES:
