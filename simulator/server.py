@@ -211,9 +211,9 @@ class SmppConnection(asyncio.Protocol):
                 break
             events = session.receive_data(b"")
         wrote = self.flush()
-        if not wrote and _QUICKACK is not None:
+        if not wrote and _QUICKACK is not None and self not in server._dirty:
             # A read that produced no reply: ACK now so a synchronous peer's next write is not held by
-            # Nagle waiting on our delayed ACK.
+            # Nagle waiting on our delayed ACK (unless deliveries queued for this loop turn carry the ACK).
             sock = self.transport.get_extra_info("socket") if self.transport else None
             if sock is not None:
                 try:
@@ -1078,14 +1078,17 @@ class SmscServer:
     def _on_wake(self) -> None:
         self._wake = None
         self._wake_at_time = float("inf")
-        self.poll_timers()
+        # Session timers have second-scale deadlines and _tick polls them every TIMER_TICK; clock
+        # wake-ups come up to once a millisecond while receipts are due, too often to walk every session.
+        self.poll_timers(sessions=False)
 
-    def poll_timers(self) -> None:
+    def poll_timers(self, sessions: bool = True) -> None:
         """Fire due clock callbacks and session timers (the harness calls this after advancing a virtual clock)."""
         try:
             self.clock.run_due()
-            for conn in list(self.connections.values()):
-                conn.poll_timers()
+            if sessions:
+                for conn in list(self.connections.values()):
+                    conn.poll_timers()
         except Exception:  # noqa: BLE001 - timers must keep running
             log.exception("timer processing failed")
             self.stats.handler_errors += 1
