@@ -17,7 +17,7 @@ import struct
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, cast
 
 from .clock import Clock, RealClock, VirtualClock
 from .config import Account, ServerConfig, default_config
@@ -166,8 +166,8 @@ class SmppConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Register the session and tune the socket for request/response traffic."""
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport (uvloop's are not asyncio.Transport subclasses, hence the cast, not an isinstance).
+        self.transport = cast(asyncio.Transport, transport)
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
