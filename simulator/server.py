@@ -1386,6 +1386,11 @@ class SmscServer:
             queue = self._queues[delivery.system_id] = deque()
         if front:
             queue.appendleft(delivery)
+        elif queue:
+            # A backlog means the last drain found every receiver's window full (or none bound); what
+            # opens room (a response, a timeout, a bind) drains again, so scanning the binds here is waste.
+            queue.append(delivery)
+            return
         else:
             queue.append(delivery)
         self._drain_account(delivery.system_id)
