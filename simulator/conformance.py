@@ -49,6 +49,7 @@ DEFAULT_THROTTLE_BACKOFF = 0.1  # seconds
 DEFAULT_THROTTLE_STATUSES = ("ESME_RTHROTTLED", "ESME_RMSGQFUL")
 DEFAULT_DELIVER_RESPONSE_MS = 1000.0
 DEFAULT_ENQUIRE_LINK_TOLERANCE = 1.0  # seconds
+DEFAULT_UNANSWERED_TIMEOUT = 10.0  # seconds: the shortest response timer gateways commonly use
 MAX_SEQUENCE_NUMBER = 0x7FFFFFFF
 
 SUBMITS = frozenset({"submit_sm", "submit_multi", "data_sm"})
@@ -59,6 +60,11 @@ RESPONSE_BIT = 0x80000000
 UDHI = 0x40
 # The notes the server writes on a request it counted beyond the session's window (see server.py).
 _WINDOW_NOTE = re.compile(r"(?:beyond|exceeded) the window of (\d+)")
+# Fault notes (server.py: "<rule label>: <action>"): a request the simulator chose never to answer holds
+# the gateway's window only until unanswered_timeout (the gateway may give up on it); an SMSC request the simulator itself
+# wrote late or wrong (split, coalesced, stalled, malformed) cannot judge how fast the gateway answers.
+_SILENCED = re.compile(r"^fault rule \d+[^:]*: .*\b(?:no response|half-close before)\b")
+_SHAPED = re.compile(r"^fault rule \d+[^:]*: .*\b(?:split in|coalesced with|stall reading|malformed)\b")
 
 
 @dataclass(frozen=True)
@@ -151,6 +157,7 @@ def check_conformance(
     enquire_link_interval: float | None = None,
     enquire_link_tolerance: float = DEFAULT_ENQUIRE_LINK_TOLERANCE,
     receipts_on: str | None = None,
+    unanswered_timeout: float = DEFAULT_UNANSWERED_TIMEOUT,
     now: float | None = None,
 ) -> ConformanceReport:
     """Check the gateway's PDUs and session events; see the module docstring and ConformanceOptions for each option."""
@@ -167,6 +174,7 @@ def check_conformance(
         enquire_link_interval=enquire_link_interval,
         enquire_link_tolerance=enquire_link_tolerance,
         receipts_on=receipts_on,
+        unanswered_timeout=unanswered_timeout,
     )
     return _Analysis(list(entries), list(events), options, system_id, now).run()
 
@@ -179,7 +187,9 @@ def check_log_conformance(log: PduLog, config: Any, *, now: float | None = None,
     """
     options.setdefault("window", {a.system_id: a.window for a in config.accounts})
     options.setdefault("enquire_link_interval", config.smsc.inactivity_timeout)
-    return check_conformance(log.entries(), log.session_events(), now=time.monotonic() if now is None else now, **options)
+    with log.changed:  # one snapshot of both: a response and a close logged in between must not look unanswered
+        entries, events = log.entries(), log.session_events()
+    return check_conformance(entries, events, now=time.monotonic() if now is None else now, **options)
 
 
 @dataclass(frozen=True)
@@ -193,7 +203,8 @@ class ConformanceOptions:
     how long the gateway may take to answer an SMSC request. enquire_link_interval and _tolerance:
     the longest silence (seconds) between its enquire_links while bound is their sum. receipts_on: which
     segments of a long message must ask for a receipt ('all', 'first', 'last': those and no other,
-    'any': at least one).
+    'any': at least one). unanswered_timeout: how long a request the simulator never answers (a
+    no_response fault) still counts against the gateway's window: after it the gateway may give up.
     """
 
     checks: tuple[str, ...] | None = None
@@ -204,8 +215,11 @@ class ConformanceOptions:
     enquire_link_interval: float | None = None
     enquire_link_tolerance: float = DEFAULT_ENQUIRE_LINK_TOLERANCE
     receipts_on: str | None = None
+    unanswered_timeout: float = DEFAULT_UNANSWERED_TIMEOUT
 
     def __post_init__(self) -> None:
+        if self.unanswered_timeout < 0:
+            raise ValueError("unanswered_timeout: cannot be negative")
         for name in self.checks or ():
             if name not in CHECKS:
                 raise ValueError(f"checks: unknown check {name!r} (known: {', '.join(CHECKS)})")
@@ -353,6 +367,7 @@ class _Analysis:
         from_peer: dict[int, list[LoggedPdu]] = {}  # the gateway's requests not answered yet, by sequence number
         from_smsc: dict[int, LoggedPdu] = {}  # the SMSC's requests the gateway has not answered yet
         outstanding = 0
+        silenced: list[LoggedPdu] = []  # requests the simulator never answers, oldest first
         pause: _Pause | None = None
         seen_connect = first = False
         bound_ever = unbound = False
@@ -377,9 +392,19 @@ class _Analysis:
                     self._end_pause(session, pause)
                     pause = None
                 self._sequence_number(session, entry, from_peer)
+                while silenced and entry.wall - silenced[0].wall >= self.options.unanswered_timeout:
+                    given_up = silenced.pop(0)  # the gateway may have timed it out by now
+                    waiting = from_peer.get(given_up.sequence_number)
+                    if waiting and given_up in waiting:
+                        waiting.remove(given_up)
+                        if not waiting:
+                            del from_peer[given_up.sequence_number]
+                        outstanding -= 1
                 if pdu.RESPONSE is not None:
                     from_peer.setdefault(pdu.sequence_number, []).append(entry)
                     outstanding += 1
+                    if _SILENCED.search(entry.note):
+                        silenced.append(entry)
                     if window is not None and outstanding > window:
                         self.window_reported.add(entry.index)
                         self._report(
@@ -424,7 +449,7 @@ class _Analysis:
                     excused = (window or 1) - 1 - outstanding
                     pause = _Pause(entry, entry.wall + self.options.throttle_backoff, max(0, excused))
             elif entry.direction == OUT:
-                if pdu.RESPONSE is not None:
+                if pdu.RESPONSE is not None and not _SHAPED.search(entry.note):
                     from_smsc[pdu.sequence_number] = entry
                 if pdu.command_id == C.unbind and link_from is not None:
                     self._link_gap(session, link_from, entry, "the SMSC's unbind")

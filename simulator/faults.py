@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .config import FieldError
-from .matching import describe, normalise_pdu_expectations, pdu_matches, to_matcher
+from .matching import PDU_CLASSES, describe, normalise_pdu_expectations, pdu_matches, to_matcher, unknown_pdu_key
 from .network.rules import DelayDistribution, parse_duration
 from .smpp.constants import CommandId, parse_status, status_name
+from .smpp.codec import PduEncodeError, encode
 from .smpp.pdu import Pdu
 
 WHEN = ("before", "after")
@@ -110,7 +111,7 @@ class Malformed:
     def __post_init__(self) -> None:
         if self.field not in MALFORMED:
             raise FieldError("field", f"must be one of {', '.join(MALFORMED)}, not {self.field!r}")
-        if self.value is not None and (isinstance(self.value, bool) or not 0 <= self.value <= 0xFFFFFFFF):
+        if self.value is not None and (type(self.value) is not int or not 0 <= self.value <= 0xFFFFFFFF):
             raise FieldError("value", "must be a 32-bit unsigned number")
 
     def header_value(self, length: int, command_id: int, sequence: int) -> int:
@@ -147,10 +148,7 @@ class FaultAction:
 
     def __post_init__(self) -> None:
         if self.status is not None:
-            try:
-                self.status = parse_status(self.status)
-            except (ValueError, AttributeError) as exc:
-                raise FieldError("status", str(exc)) from None
+            self.status = _status("status", self.status)
         if not isinstance(self.fields, dict):
             raise FieldError("fields", "must be a mapping of PDU fields")
         if self.delay is not None and not isinstance(self.delay, DelayDistribution):
@@ -162,10 +160,10 @@ class FaultAction:
         elif self.generic_nack is False:
             self.generic_nack = None
         elif self.generic_nack is not None:
-            try:
-                self.generic_nack = parse_status(self.generic_nack)
-            except (ValueError, AttributeError) as exc:
-                raise FieldError("generic_nack", str(exc)) from None
+            self.generic_nack = _status("generic_nack", self.generic_nack)
+        for name in ("respond", "receipt_first", "duplicate"):
+            if not isinstance(getattr(self, name), bool):
+                raise FieldError(name, f"must be true or false, not {getattr(self, name)!r}")
         for name in ("close", "reset", "half_close", "unbind"):
             _when(name, getattr(self, name))
         if [self.close, self.reset, self.half_close].count(None) < 2:
@@ -189,6 +187,13 @@ class FaultAction:
                 raise FieldError(name, f"must be a number, a name or a mapping, not {value!r}")
         if self.stall is not None:
             _duration("stall", self.stall)
+        if self.out_of_order:
+            # A held response goes out later, on its own: nothing can shape it or follow it.
+            clash = [name for name in ("split", "coalesce", "malformed") if getattr(self, name) is not None]
+            clash += [name for name in ("duplicate",) if getattr(self, name)]
+            clash += [name for name in ("close", "reset", "half_close", "unbind") if getattr(self, name) == "after"]
+            if clash:
+                raise FieldError("out_of_order", f"a held response cannot also be {', '.join(clash)}")
         if self.status is not None and self.generic_nack is not None:
             raise FieldError("generic_nack", "a response is either a status or a generic_nack")
         if not self.respond and (self.status is not None or self.generic_nack is not None or self.fields):
@@ -318,6 +323,15 @@ class FaultSpec:
             raise FieldError("direction", f"must be 'in' or 'out', not {self.direction!r}")
         if not isinstance(self.match, Mapping):
             raise FieldError("match", "must be a mapping of PDU fields to expected values")
+        unknown = unknown_pdu_key(self.match, None if "any" in self.commands else self.commands)
+        if unknown is not None:
+            raise FieldError(f"match.{unknown}", f"unknown key: not a field or TLV of {'/'.join(self.commands)}")
+        for name in ("account", "name"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise FieldError(name, f"must be a string, not {value!r}")
+        if not isinstance(self.ordered, bool):
+            raise FieldError("ordered", f"must be true or false, not {self.ordered!r}")
         try:
             self.matchers = normalise_pdu_expectations({k: to_matcher(v) for k, v in self.match.items()})
         except (ValueError, KeyError, TypeError) as exc:
@@ -337,6 +351,30 @@ class FaultSpec:
             wrong = [name for name in ANSWER_ONLY if getattr(action, name) != getattr(FaultAction(), name)]
             if wrong:
                 raise FieldError(f"do.{wrong[0]}", "answers a request: not for a PDU the SMSC sends (direction out)")
+        if action is not None and action.fields:
+            self._check_fields(action.fields)
+
+    def _check_fields(self, fields: Mapping[str, Any]) -> None:
+        """The changed fields must exist on, and encode in, every PDU the rule may change (checked at install)."""
+        named = [c for c in self.commands if c in PDU_CLASSES]
+        targets: list[type[Pdu]] = []
+        for command in named or list(PDU_CLASSES):
+            cls = PDU_CLASSES[command]
+            target = cls if self.direction == "out" else cls.RESPONSE
+            if target is not None and target not in targets:
+                targets.append(target)
+        known = {f.name for cls in targets for f in dataclasses.fields(cls)}
+        for key in fields:
+            if key not in known or key in ("command_id", "sequence_number"):
+                raise FieldError(f"do.fields.{key}", f"not a field of {'/'.join(t().command_name for t in targets[:4])}")
+        if not named:
+            return  # 'any': the fields are checked against each PDU when the rule fires
+        for target in targets:
+            present = {f.name for f in dataclasses.fields(target)}
+            try:
+                encode(target().replace(**{k: v for k, v in fields.items() if k in present}))
+            except (PduEncodeError, TypeError, ValueError) as exc:
+                raise FieldError("do.fields", f"cannot be sent in {target().command_name}: {exc}") from None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> FaultSpec:
@@ -390,6 +428,17 @@ class FaultSpec:
             "ordered": self.ordered,
             "do": self.action.to_dict() if self.action is not None else None,
         }
+
+
+def _status(name: str, value: Any) -> int:
+    """A command_status from a name or a number, which must fit the 32-bit field."""
+    try:
+        status = parse_status(value)
+    except (ValueError, AttributeError) as exc:
+        raise FieldError(name, str(exc)) from None
+    if type(status) is not int or not 0 <= status <= 0xFFFFFFFF:
+        raise FieldError(name, f"must be a command_status name or a number 0..0xFFFFFFFF, not {value!r}")
+    return status
 
 
 def build(cls: type, data: Mapping[str, Any]) -> Any:
@@ -509,6 +558,11 @@ class FaultRule:
     def name(self) -> str:
         """The rule's name ('' when unnamed)."""
         return self.spec.name
+
+    @property
+    def label(self) -> str:
+        """How notes and logs name the rule: 'fault rule 3', or 'fault rule 3 (third submit fails)'."""
+        return f"fault rule {self.id} ({self.spec.name})" if self.spec.name else f"fault rule {self.id}"
 
     @property
     def exhausted(self) -> bool:

@@ -9,6 +9,7 @@ Matcher.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -16,7 +17,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 from .network.encoding import EncodingError, decode_text, parse_udh
 from .smpp.constants import MessageState, parse_status, status_name
-from .smpp.pdu import Pdu
+from .smpp.pdu import ALL_PDU_CLASSES, Pdu
+from .smpp.tlv import TLV_BY_NAME
 
 
 class Matcher:
@@ -332,6 +334,18 @@ def pdu_field(pdu: Pdu, key: str) -> Any:
     if value is None:
         raise KeyError(key)
     return value
+
+
+# Keys a PDU expectation may use besides the PDU's own fields and TLV names.
+DERIVED_PDU_KEYS = frozenset({"text", "status", "command_status", "command"})
+PDU_CLASSES: dict[str, type[Pdu]] = {cls().command_name: cls for cls in ALL_PDU_CLASSES}
+
+
+def unknown_pdu_key(keys: Iterable[str], commands: Iterable[str] | None) -> str | None:
+    """The first key that is no field of the commands' PDUs (any PDU when none is named), TLV name or derived key."""
+    classes = [PDU_CLASSES[c] for c in commands or () if c in PDU_CLASSES] or list(PDU_CLASSES.values())
+    known = {f.name for cls in classes for f in dataclasses.fields(cls)} | set(TLV_BY_NAME) | DERIVED_PDU_KEYS
+    return next((key for key in keys if key not in known), None)
 
 
 def normalise_pdu_expectations(fields: Mapping[str, Any]) -> dict[str, Any]:

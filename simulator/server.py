@@ -65,7 +65,7 @@ class DeliveryExpired(Exception):
         super().__init__(f"{command} for {system_id} expired before a receiver bound")
 
 
-@dataclass
+@dataclass(eq=False)  # identity: a delivery is one PDU on its way, kept in sets and dicts
 class Delivery:
     """A PDU the SMSC originates towards an account (deliver_sm, data_sm, alert_notification)."""
 
@@ -160,6 +160,8 @@ class SmppConnection(asyncio.Protocol):
         self._hold_wanted = 0
         self._after_output: list[Callable[[], None]] = []
         self._write_shut = False
+        self._hold_timer: asyncio.TimerHandle | None = None  # ends a coalesce hold after its `within`
+        self._stall_timer: asyncio.TimerHandle | None = None  # resumes reading after a stall
         self._overtaking: list[list] = []  # out-of-order responses: [responses still to overtake, pdu, response, note]
 
     # --- transport callbacks -----------------------------------------------------------------
@@ -286,7 +288,9 @@ class SmppConnection(asyncio.Protocol):
             return
         server = self.server
         if server.faults.rules:
-            rule = server.faults.take(pdu, self.account.system_id if self.account else None, server.clock.now())
+            # A bind's account is the one it asks for: the connection has none yet.
+            system_id = self.account.system_id if self.account else getattr(pdu, "system_id", None) if pdu.command_id in BIND_TYPE else None
+            rule = server.faults.take(pdu, system_id, server.clock.now())
             if rule is not None:
                 self._apply_fault(pdu, rule)
                 return
@@ -425,18 +429,20 @@ class SmppConnection(asyncio.Protocol):
         action = rule.action
         if action is None or not action.changes_anything:
             if server.pdu_log is not None:
-                self._record(IN, pdu, f"expected by rule {rule.id}")
+                self._record(IN, pdu, f"expected by {rule.label}")
             response = self._handle(pdu)
             self._respond(pdu, response)
             self._fired(rule, pdu, _message_id(response))
             return
-        note = f"fault rule {rule.id}: {action.describe()}"
+        note = f"{rule.label}: {action.describe()}"
         log.info("session %d %s seq=%d: %s", self.id, pdu.command_name, pdu.sequence_number, note)
         if server.pdu_log is not None:
             self._record(IN, pdu, note)
         cut = _cut_of(action)
         if cut is not None and cut[1] == "before":
             self._fired(rule, pdu, None)
+            if cut[0] == "half_close":
+                self.session.forget(pdu.sequence_number)  # never answered: the sending side is shut
             if action.unbind == "before":
                 self._smsc_unbind(note)
             self._cut(cut[0])
@@ -449,8 +455,10 @@ class SmppConnection(asyncio.Protocol):
             response = self._handle(pdu)
         if response is not None and action.fields:
             try:
-                response = response.replace(**action.fields)
-            except (TypeError, ValueError) as exc:
+                changed = response.replace(**action.fields)
+                encode(changed)  # 'any' rules meet PDUs their fields were not checked against at install
+                response = changed
+            except (TypeError, ValueError, PduEncodeError) as exc:
                 log.warning("session %d: fault rule %d fields not applied: %s", self.id, rule.id, exc)
                 server.stats.handler_errors += 1
         message_id = _message_id(response)
@@ -459,6 +467,8 @@ class SmppConnection(asyncio.Protocol):
             server.deliver_now(message_id, self.account.system_id)
         if response is None or pdu.RESPONSE is None or not action.respond:
             # Handled, but no response of ours goes out (or a throttle reaction answers itself).
+            if response is not None and not action.respond:
+                self.session.forget(pdu.sequence_number)  # the peer's window is its own business now
             self._after_effects(action, rule, note)
             self.flush()
             return
@@ -472,7 +482,7 @@ class SmppConnection(asyncio.Protocol):
             else:
                 self._send_shaped(action, note, lambda: self._respond(pdu, response, note))
                 if action.duplicate:
-                    self._write(encode(response))
+                    self.session.send_raw(encode(response))  # queued behind the first copy, in order
                     if server.pdu_log is not None:
                         self._record(OUT, response, f"{note} (second copy)")
             self._after_effects(action, rule, note)
@@ -494,7 +504,7 @@ class SmppConnection(asyncio.Protocol):
             self._fired(rule, pdu, message_id)
             self._send_delivery(delivery)
             return True
-        note = f"fault rule {rule.id}: {action.describe()}"
+        note = f"{rule.label}: {action.describe()}"
         log.info("session %d %s to %s: %s", self.id, pdu.command_name, system_id, note)
         self._fired(rule, pdu, message_id)
         cut = _cut_of(action)
@@ -506,19 +516,24 @@ class SmppConnection(asyncio.Protocol):
             return False
         if action.fields:
             try:
-                delivery.pdu = pdu.replace(**action.fields)
-            except (TypeError, ValueError) as exc:
+                changed = pdu.replace(**action.fields)
+                encode(changed)
+                delivery.pdu = changed
+            except (TypeError, ValueError, PduEncodeError) as exc:
                 log.warning("session %d: fault rule %d fields not applied: %s", self.id, rule.id, exc)
                 server.stats.handler_errors += 1
         delay = action.draw_delay(rule.rng)
         if delay > 0:
             # Back to the account's queue after the delay (not this bind's: it may be gone by then).
-            asyncio.get_running_loop().call_later(delay, lambda: server._enqueue_delivery(delivery, front=True))
+            server.hold_delivery(delivery, delay)
             return True
         self._send_shaped(action, note, lambda: self._send_delivery(delivery, note))
         if action.duplicate:
-            self._send(delivery.pdu.with_sequence(0), f"{note} (second copy)")
-            server.stats.deliveries_sent += 1
+            if self.session.can_send_request():
+                self._send(delivery.pdu.with_sequence(0), f"{note} (second copy)")
+                server.stats.deliveries_sent += 1
+            else:
+                log.info("session %d: second copy of %s not sent: the window is full", self.id, pdu.command_name)
         self._after_effects(action, rule, note)
         return cut is None and not action.unbind
 
@@ -533,7 +548,7 @@ class SmppConnection(asyncio.Protocol):
             message = server.store.get(message_id, system_id)
             if message is not None:
                 what = rule.action.describe() if rule.action is not None else "expectation met"
-                message.event(now, f"fault rule {rule.id} on {pdu.command_name}: {what}")
+                message.event(now, f"{rule.label} on {pdu.command_name}: {what}")
 
     def _send_shaped(self, action: FaultAction, note: str, send: Callable[[], object]) -> None:
         """Queue one PDU through send() and write it as the action shapes it (unbind before, malformed, split, coalesced)."""
@@ -585,11 +600,21 @@ class SmppConnection(asyncio.Protocol):
             return
         if how == "half_close":
             self.flush()
-            if transport.can_write_eof():
-                transport.write_eof()
-            self._write_shut = self._shaped = True
+            self._write_shut = self._shaped = True  # nothing new goes out; what is being written still does
             self.closed_by = BY_SMSC
             log.info("session %d: half-closed by a fault rule", self.id)
+
+            def eof() -> None:
+                if self.transport is not None and not self.transport.is_closing() and self.transport.can_write_eof():
+                    self.transport.write_eof()
+
+            self._when_written(eof)
+            # No more deliveries here: those not sent yet go back to the account's queue, for other binds.
+            server = self.server
+            server._receivers.clear()
+            waiting, self.pending = list(self.pending), deque()
+            for delivery in reversed(waiting):
+                server._enqueue_delivery(delivery, front=True)
             return
         if how == "reset":
             sock = transport.get_extra_info("socket")
@@ -615,10 +640,13 @@ class SmppConnection(asyncio.Protocol):
         log.info("session %d: reading stalled for %.3f s by a fault rule", self.id, seconds)
 
         def resume() -> None:
+            self._stall_timer = None
             if self.transport is not None and not self.transport.is_closing() and not self.transport.is_reading():
                 self.transport.resume_reading()
 
-        asyncio.get_running_loop().call_later(seconds, resume)
+        if self._stall_timer is not None:  # a new stall replaces the one under way
+            self._stall_timer.cancel()
+        self._stall_timer = asyncio.get_running_loop().call_later(seconds, resume)
 
     def _hold_response(self, pdu: P.Pdu, response: P.Pdu, note: str, overtaken_by: int) -> None:
         """Keep a response back until `overtaken_by` later responses went out (or OUT_OF_ORDER_HOLD passed)."""
@@ -695,9 +723,12 @@ class SmppConnection(asyncio.Protocol):
         self._hold = bytearray()
         self._hold_wanted = count
         self._shaped = True
-        asyncio.get_running_loop().call_later(within, self._release_hold)
+        self._hold_timer = asyncio.get_running_loop().call_later(within, self._release_hold)
 
     def _release_hold(self) -> None:
+        if self._hold_timer is not None:  # released by its count: its timer must not end the next hold
+            self._hold_timer.cancel()
+            self._hold_timer = None
         held, self._hold = self._hold, None
         if held is None:
             return
@@ -792,7 +823,7 @@ class SmppConnection(asyncio.Protocol):
         """Send queued deliveries while the window allows."""
         session = self.session
         faults = self.server.faults
-        while self.pending and session.can_receive_messages and session.can_send_request():
+        while self.pending and session.can_receive_messages and session.can_send_request() and not self._write_shut:
             delivery = self.pending.popleft()
             if faults.watch_out and not delivery.fault_checked:
                 delivery.fault_checked = True
@@ -806,7 +837,16 @@ class SmppConnection(asyncio.Protocol):
 
     def _send_delivery(self, delivery: Delivery, note: str = "") -> None:
         pdu = delivery.pdu
-        sent = self._send(pdu if pdu.sequence_number == 0 else pdu.with_sequence(0), note)
+        try:
+            sent = self._send(pdu if pdu.sequence_number == 0 else pdu.with_sequence(0), note)
+        except PduEncodeError as exc:
+            # A PDU nobody can send: say so to whoever waits for it (and the teardown check), never hang.
+            log.error("session %d: %s for %s cannot be encoded, dropped: %s", self.id, pdu.command_name, delivery.system_id, exc)
+            self.server.stats.handler_errors += 1
+            if delivery.future is not None and not delivery.future.done():
+                delivery.future.set_exception(exc)
+                delivery.future.exception()
+            return
         delivery.attempts += 1
         self.in_flight[sent.sequence_number] = delivery
         self.server.stats.deliveries_sent += 1
@@ -904,6 +944,7 @@ class SmscServer:
         self._dirty: set[SmppConnection] = set()
         # Receiver binds per account, rebuilt whenever a session binds, unbinds or closes.
         self._receivers: dict[str, list[SmppConnection]] = {}
+        self._held: dict[Delivery, asyncio.TimerHandle] = {}  # deliveries a fault delays, with their timers
         self.stats = ServerStats()
         self.connections: dict[int, SmppConnection] = {}
         self._connection_ids = itertools.count(1)
@@ -952,6 +993,10 @@ class SmscServer:
         self.clock.clear()
         dropped = [d for queue in self._queues.values() for d in queue]
         self._queues.clear()
+        for delivery, timer in self._held.items():
+            timer.cancel()
+            dropped.append(delivery)
+        self._held.clear()
         for conn in self.connections.values():
             dropped += [*conn.pending, *conn.in_flight.values()]
             conn.pending.clear()
@@ -1406,7 +1451,7 @@ class SmscServer:
         receivers = self._receivers.get(system_id)
         if receivers is None:
             receivers = self._receivers[system_id] = [
-                c for c in self.bound_connections(system_id) if c.session.can_receive_messages
+                c for c in self.bound_connections(system_id) if c.session.can_receive_messages and not c._write_shut
             ]
         if not receivers:
             return
@@ -1515,8 +1560,17 @@ class SmscServer:
         self.clock.call_later(backoff, lambda: self._enqueue_delivery(delivery))
 
     def queued_deliveries(self, system_id: str) -> int:
-        """Deliveries waiting for a receiver of this account."""
-        return len(self._queues.get(system_id, ()))
+        """Deliveries waiting for a receiver of this account (those a fault holds back included)."""
+        return len(self._queues.get(system_id, ())) + sum(1 for d in self._held if d.system_id == system_id)
+
+    def hold_delivery(self, delivery: Delivery, seconds: float) -> None:
+        """Put a delivery back in its account's queue (at the front) after a delay a fault asked for."""
+
+        def release() -> None:
+            if self._held.pop(delivery, None) is not None:
+                self._enqueue_delivery(delivery, front=True)
+
+        self._held[delivery] = asyncio.get_running_loop().call_later(seconds, release)
 
     async def outbind(self, system_id: str) -> SmppConnection:
         """Connect to the account's outbind address and send outbind; the ESME then binds as receiver."""

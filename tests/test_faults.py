@@ -140,6 +140,19 @@ def test_unmet_counted_rules_and_descriptions() -> None:
         ({"on": "deliver_sm", "do": "out_of_order"}, "do.out_of_order", "direction out"),
         ({"match": {"destination_addr": {"regex": "("}}}, "match", "bad matcher"),
         ({"when": "now"}, "when", "unknown key"),
+        ({"on": "submit_sm", "do": {"status": 2**32}}, "do.status", "0..0xFFFFFFFF"),
+        ({"on": "submit_sm", "do": {"generic_nack": -1}}, "do.generic_nack", "0..0xFFFFFFFF"),
+        ({"on": "submit_sm", "do": {"status": True}}, "do.status", "0..0xFFFFFFFF"),
+        ({"do": {"malformed": {"field": "sequence_number", "value": 1.5}}}, "do.malformed.value", "32-bit"),
+        ({"on": "deliver_sm", "do": {"fields": {"esm_class": "x"}}}, "do.fields", "cannot be sent in deliver_sm"),
+        ({"on": "submit_sm", "do": {"fields": {"colour": 1}}}, "do.fields.colour", "not a field of submit_sm_resp"),
+        ({"on": "submit_sm", "match": {"destinaton_addr": "33"}}, "match.destinaton_addr", "not a field or TLV"),
+        ({"name": 3}, "name", "must be a string"),
+        ({"account": ["a", "b"]}, "account", "must be a string"),
+        ({"ordered": "yes"}, "ordered", "true or false"),
+        ({"do": {"duplicate": "no"}}, "do.duplicate", "true or false"),
+        ({"do": {"out_of_order": 1, "close": "after"}}, "do.out_of_order", "cannot also be close"),
+        ({"do": {"out_of_order": 1, "split": 4}}, "do.out_of_order", "cannot also be split"),
     ],
 )
 def test_bad_envelopes_name_the_key(envelope: dict, field: str, words: str) -> None:
@@ -515,3 +528,109 @@ def test_smpplib_sees_a_throttled_nth_submit_and_a_close_after(smsc: SimulatedSm
             client.read_pdu()
     finally:
         client.disconnect()
+
+
+# --- regressions: faults must never cost more than what they say -----------------------------------
+
+
+def test_requests_never_answered_do_not_fill_the_smscs_window(smsc: SimulatedSmsc, raw: Raw) -> None:
+    smsc.faults.add("enquire_link", do="no_response")
+    for _ in range(12):  # more than the account's window of 10
+        raw.send(P.EnquireLink())
+    raw.send(P.SubmitSm(**SUBMIT))
+    assert raw.pdu().command_status == 0
+
+
+def test_fields_that_cannot_be_sent_are_not_applied(smsc: SimulatedSmsc, raw: Raw) -> None:
+    # 'any' rules are checked against each PDU when they fire: a message_id too long for the field.
+    smsc.faults.add("any", first=1, do={"fields": {"message_id": "x" * 100}})
+    seq = raw.send(P.SubmitSm(**SUBMIT))
+    response = raw.pdu()
+    assert (response.sequence_number, response.command_status, len(response.message_id)) == (seq, 0, 8)
+    assert smsc.stats.handler_errors == 1
+    smsc.run(lambda: setattr(smsc.server.stats, "handler_errors", 0))  # expected here: not a teardown problem
+
+
+def test_a_rule_on_bind_selects_by_the_account_the_bind_asks_for(smsc: SimulatedSmsc) -> None:
+    smsc.faults.add("bind", account="nobody", do={"status": "ESME_RBINDFAIL"})
+    rule = smsc.faults.add("bind", account=smsc.system_id, times=1, do={"status": "ESME_RBINDFAIL"})
+    first = Raw(smsc, bind=False)
+    first.send(P.BindTransceiver(system_id=smsc.system_id, password=smsc.password))
+    assert first.pdu().command_status == S.ESME_RBINDFAIL and (rule.seen, rule.hits) == (1, 1)
+    first.close()
+    Raw(smsc).close()  # the next bind is accepted
+
+
+def test_a_duplicate_deliver_sm_is_skipped_when_the_window_is_full(smsc: SimulatedSmsc, raw: Raw) -> None:
+    smsc.faults.add("deliver_sm", nth=10, do="duplicate")
+    for i in range(10):
+        smsc.inject_mo(FR_MOBILE, "31244", f"mo {i}", wait=False)
+    received = [raw.pdu() for _ in range(10)]
+    assert [p.short_message for p in received] == [f"mo {i}".encode() for i in range(10)]
+    assert raw.nothing_within(0.2)  # no 11th PDU: the window of 10 was full
+    for pdu in received:
+        raw.sock.sendall(encode(pdu.make_response()))
+    for _ in range(10):
+        smsc.wait_for("deliver_sm_resp")
+    assert [e.note.endswith("(second copy)") for e in smsc.pdus("deliver_sm")] == [False] * 10
+
+
+def test_after_a_half_close_deliveries_go_to_another_bind(smsc: SimulatedSmsc, raw: Raw) -> None:
+    smsc.faults.add("submit_sm", nth=1, do={"half_close": "after"})
+    raw.send(P.SubmitSm(**SUBMIT))
+    assert raw.pdu().command_name == "submit_sm_resp" and raw.eof()
+    smsc.inject_mo(FR_MOBILE, "31244", "not into the void", wait=False)
+    other = Raw(smsc)
+    mo = other.pdu()
+    assert mo.short_message == b"not into the void"
+    other.sock.sendall(encode(mo.make_response()))
+    smsc.wait_for("deliver_sm_resp")
+    half_closed = smsc.pdus("submit_sm")[0].session
+    assert [e.session != half_closed for e in smsc.pdus("deliver_sm")] == [True]  # logged once, on the other bind
+    other.close()
+
+
+def test_a_delayed_deliver_sm_counts_as_queued_and_a_reset_drops_it(smsc: SimulatedSmsc, raw: Raw) -> None:
+    smsc.faults.add("deliver_sm", nth=1, do={"delay": "2s"})
+    smsc.inject_mo(FR_MOBILE, "31244", "before reset", wait=False)
+    assert smsc.run(lambda: smsc.server.queued_deliveries(smsc.system_id)) == 1
+    smsc.reset()
+    assert smsc.run(lambda: smsc.server.queued_deliveries(smsc.system_id)) == 0
+    assert raw.nothing_within(2.3)
+
+
+def test_a_coalesce_released_by_its_count_leaves_no_timer_for_the_next(smsc: SimulatedSmsc, raw: Raw) -> None:
+    smsc.faults.add("enquire_link", nth=1, do={"coalesce": {"count": 2, "within": "300ms"}})
+    smsc.faults.add("enquire_link", nth=3, do={"coalesce": {"count": 3, "within": "5s"}})
+    raw.send(P.EnquireLink())
+    raw.send(P.EnquireLink())
+    assert [raw.pdu().command_name for _ in range(2)] == ["enquire_link_resp"] * 2
+    raw.send(P.EnquireLink())
+    raw.send(P.EnquireLink())
+    assert raw.nothing_within(0.6)  # the first hold's 300 ms timer must not release the second hold
+    raw.send(P.EnquireLink())
+    assert [raw.pdu().command_name for _ in range(3)] == ["enquire_link_resp"] * 3
+
+
+def test_a_duplicate_response_follows_the_responses_before_it(smsc: SimulatedSmsc, raw: Raw) -> None:
+    smsc.faults.add("submit_sm", nth=2, do="duplicate")
+    first = P.SubmitSm(**SUBMIT).with_sequence(2)
+    second = P.SubmitSm(**SUBMIT).with_sequence(3)
+    raw.sock.sendall(encode(first) + encode(second))  # one read
+    assert [raw.pdu().sequence_number for _ in range(3)] == [2, 3, 3]
+
+
+def test_a_rules_name_is_in_its_notes(smsc: SimulatedSmsc, raw: Raw) -> None:
+    smsc.faults.add("submit_sm", nth=1, do={"status": "ESME_RSYSERR"}, name="first submit fails")
+    raw.send(P.SubmitSm(**SUBMIT))
+    raw.pdu()
+    assert smsc.pdus("submit_sm_resp")[0].note == "fault rule %d (first submit fails): status ESME_RSYSERR" % smsc.faults.rules[0].id
+
+
+def test_the_simulators_own_shaping_is_not_blamed_on_the_gateway(smsc: SimulatedSmsc, raw: Raw) -> None:
+    smsc.faults.add("deliver_sm", nth=1, do={"split": {"octets": 4, "gap": "60ms"}})
+    smsc.inject_mo(FR_MOBILE, "31244", "slowly written", wait=False)
+    mo = raw.pdu(timeout=10)
+    raw.sock.sendall(encode(mo.make_response()))
+    smsc.wait_for("deliver_sm_resp")
+    assert smsc.conformance(system_id=smsc.system_id, deliver_response_ms=200).passed

@@ -388,3 +388,31 @@ def test_transition_table_is_the_only_way_between_states() -> None:
     assert TRANSITIONS[(ST.BOUND_TRX, "unbind")] is ST.UNBOUND
     assert (ST.UNBOUND, "bind_transmitter") not in TRANSITIONS  # no re-bind on an unbound session
     assert all(TRANSITIONS[(state, "close")] is ST.CLOSED for state in ST if state is not ST.CLOSED)
+
+
+def test_a_pdu_that_cannot_be_encoded_leaves_the_session_as_it_was() -> None:
+    smsc, esme, _ = pair()
+    bind(smsc, esme)
+    esme.send(P.SubmitSm(destination_addr="33612345678", short_message=b"hi"))
+    (event,) = exchange(esme, smsc)
+    with pytest.raises(codec.PduEncodeError):
+        smsc.send(event.pdu.make_response(message_id="x" * 100))
+    assert smsc.unanswered == 1  # still waiting for an answer, which can be another one
+    smsc.send(event.pdu.make_response(S.ESME_RSYSERR))
+    assert smsc.unanswered == 0
+    with pytest.raises(codec.PduEncodeError):
+        smsc.send(P.DeliverSm(source_addr="x" * 30))
+    assert smsc.outstanding == 0 and smsc.can_send_request()
+    (response,) = exchange(smsc, esme)
+    assert response.pdu.command_status == S.ESME_RSYSERR
+
+
+def test_forget_drops_a_request_the_smsc_will_never_answer() -> None:
+    smsc, esme, _ = pair(peer_window=1)
+    bind(smsc, esme)
+    esme.send(P.EnquireLink())
+    (event,) = exchange(esme, smsc)
+    assert smsc.forget(event.pdu.sequence_number) and not smsc.forget(event.pdu.sequence_number)
+    esme.send(P.EnquireLink())
+    (event,) = exchange(esme, smsc)
+    assert isinstance(event, RequestReceived)  # not refused: the window of 1 is free again

@@ -408,7 +408,7 @@ class ControlApi:
         """The gateway's conformance report over the PDU log (simulator/conformance.py); its options as query parameters."""
         from ..conformance import check_log_conformance  # late: keeps this module's imports as they were
 
-        lists, durations, numbers = ("checks", "throttle_statuses"), ("throttle_backoff", "enquire_link_interval", "enquire_link_tolerance"), ("window", "deliver_response_ms")
+        lists, durations, numbers = ("checks", "throttle_statuses"), ("throttle_backoff", "enquire_link_interval", "enquire_link_tolerance", "unanswered_timeout"), ("window", "deliver_response_ms")
         check_query(request, {*lists, *durations, *numbers, "account", "receipts_on"})
         log = self.server.pdu_log
         if log is None:

@@ -30,20 +30,19 @@ from ..config import _construct_scalar as _construct  # builds any node (scalar 
 from ..network.profile import NetworkProfile, builtin_profiles
 from ..network.rules import parse_duration
 from ..smpp import pdu as P
-from ..smpp.tlv import TLV_BY_NAME
 from ..traffic import IN, OUT
 
 CLOCKS = ("virtual", "real")
 BIND_MODES = ("transmitter", "receiver", "transceiver")
 HANDSET_STATES = ("on", "off", "absent", "memory_full", "barred", "unknown_subscriber")
 SPLITS = ("auto", "none", "udh", "sar", "payload")
-DERIVED_PDU_KEYS = frozenset({"text", "status", "command_status", "command"})
+DERIVED_PDU_KEYS = M.DERIVED_PDU_KEYS
 RECEIPT_KEYS = frozenset(
     {"id", "message_id", "sub", "dlvrd", "submit_date", "done_date", "stat", "err", "text", "intermediate", "state"}
 )
 MAX_WAIT = 60.0  # seconds a `wait` step may sleep: real-clock scenarios only, bounded so CI cannot hang
 SCHEMA_FILE = "scenario.schema.json"
-PDU_CLASSES: dict[str, type[P.Pdu]] = {cls().command_name: cls for cls in P.ALL_PDU_CLASSES}
+PDU_CLASSES = M.PDU_CLASSES
 
 
 class ScenarioError(ConfigError):
@@ -193,11 +192,9 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 
 def _check_pdu_keys(keys: Any, commands: list[str] | None, what: str) -> None:
     """Each key must be a field of one of the commands' PDUs, a TLV name or a derived key (text, status)."""
-    classes = [PDU_CLASSES[c] for c in commands or () if c in PDU_CLASSES] or list(PDU_CLASSES.values())
-    known = {f.name for cls in classes for f in dataclasses.fields(cls)} | set(TLV_BY_NAME) | DERIVED_PDU_KEYS
-    for key in keys:
-        if key not in known:
-            raise FieldError(key, f"unknown key: not a field or TLV of {what}")
+    key = M.unknown_pdu_key(keys, commands)
+    if key is not None:
+        raise FieldError(key, f"unknown key: not a field or TLV of {what}")
 
 
 def _check_commands(on: Any, name: str, allow_any: bool = True) -> list[str]:
@@ -500,6 +497,7 @@ class ExpectConformance:
     enquire_link_interval: str | float | None = None  # default: the SMSC's inactivity_timeout (unset: no check)
     enquire_link_tolerance: str | float | None = None  # default 1 s
     receipts_on: str | None = None  # all, first, last or any (unset: no segment_receipts check)
+    unanswered_timeout: str | float | None = None  # default 10 s: how long a request never answered holds the window
 
     def __post_init__(self) -> None:
         from ..conformance import CHECKS, RECEIPT_POLICIES, SEGMENT_RECEIPTS
@@ -508,7 +506,7 @@ class ExpectConformance:
             _check_choice("checks", name, CHECKS)
         if self.window is not None and self.window < 1:
             raise FieldError("window", "must be at least 1")
-        for name in ("throttle_backoff", "enquire_link_interval", "enquire_link_tolerance"):
+        for name in ("throttle_backoff", "enquire_link_interval", "enquire_link_tolerance", "unanswered_timeout"):
             value = getattr(self, name)
             seconds = _parse_duration_field(name, value) if value is not None else None  # negative durations do not parse
             if name == "enquire_link_interval" and seconds == 0:
@@ -532,7 +530,7 @@ class ExpectConformance:
         for name in ("window", "throttle_statuses", "deliver_response_ms", "receipts_on"):
             if getattr(self, name) is not None:
                 options[name] = getattr(self, name)
-        for name in ("throttle_backoff", "enquire_link_interval", "enquire_link_tolerance"):
+        for name in ("throttle_backoff", "enquire_link_interval", "enquire_link_tolerance", "unanswered_timeout"):
             if getattr(self, name) is not None:
                 options[name] = parse_duration(getattr(self, name))
         return options

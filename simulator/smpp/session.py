@@ -504,61 +504,93 @@ class Session:
             raise SessionError(f"window of {self.config.window} outstanding requests is full")
         if pdu.sequence_number == 0:
             pdu = pdu.with_sequence(self.next_sequence_number())
+        data = self._encode(pdu, self._tlvs_out)  # before any bookkeeping: a PDU that cannot be encoded leaves no trace
         if command_id in BIND_IDS:
             self._pending_bind = pdu
         if command_id not in NO_RESPONSE:
             self._outstanding[pdu.sequence_number] = _Outstanding(pdu, self.clock.now())
         if command_id == C.unbind:
             self._unbind_sent_at = self.clock.now()
-        self._write(pdu)
+        self._queue(data)
         return pdu
 
     def _send_response(self, pdu: Pdu) -> Pdu:
-        request = self._unanswered.pop(pdu.sequence_number, None)
-        if request is not None and self._duplicates:
-            waiting = self._duplicates.get(pdu.sequence_number)
-            if waiting:
-                self._unanswered[pdu.sequence_number] = waiting.pop(0)
-                if not waiting:
-                    del self._duplicates[pdu.sequence_number]
+        seq = pdu.sequence_number
+        request = self._unanswered.get(seq)
         if request is None:
             if pdu.command_id == GenericNack.command_id:
-                self._write(pdu)
+                self._queue(self._encode(pdu, self._tlvs_out))
                 return pdu
-            raise SessionError(f"no unanswered request with sequence_number {pdu.sequence_number}")
+            raise SessionError(f"no unanswered request with sequence_number {seq}")
         if pdu.command_id != GenericNack.command_id and pdu.command_id != request.command_id | RESPONSE_BIT:
-            self._unanswered[pdu.sequence_number] = request
             raise SessionError(f"{pdu.command_name} does not answer {request.command_name}")
-        events: list[Event] = []
         command_id = request.command_id
-        if self._awaiting_answer == pdu.sequence_number:
+        bound = command_id in BIND_IDS and pdu.command_status == 0
+        tlvs_out = self._tlvs_out
+        if bound:
+            version = request.interface_version  # type: ignore[attr-defined]
+            tlvs_out = version >= 0x34
+            if tlvs_out and pdu.tlv("sc_interface_version") is None:
+                negotiated = min(version, self.config.interface_version)
+                pdu = pdu.replace(tlvs=pdu.tlvs + (Tlv(0x0210, negotiated),))
+        # Encoded before the request is taken off the unanswered list: a response that cannot be
+        # encoded leaves the request waiting for another answer (e.g. ESME_RSYSERR).
+        data = self._encode(pdu, tlvs_out)
+        del self._unanswered[seq]
+        if self._duplicates:
+            waiting = self._duplicates.get(seq)
+            if waiting:
+                self._unanswered[seq] = waiting.pop(0)
+                if not waiting:
+                    del self._duplicates[seq]
+        if self._awaiting_answer == seq:
             self._awaiting_answer = None
+        events: list[Event] = []
         if command_id in BIND_IDS:
             self._pending_bind = None
-            if pdu.command_status == 0:
-                version = request.interface_version  # type: ignore[attr-defined]
-                self._tlvs_out = version >= 0x34
-                if self._tlvs_out and pdu.tlv("sc_interface_version") is None:
-                    negotiated = min(version, self.config.interface_version)
-                    pdu = pdu.replace(tlvs=pdu.tlvs + (Tlv(0x0210, negotiated),))
-                self._write(pdu)
+            if bound:
+                self._tlvs_out = tlvs_out
+                self._queue(data)
                 self._transition(BIND_TRIGGER[command_id], events)
                 return pdu
         elif command_id == C.unbind and pdu.command_status == 0:
-            self._write(pdu)
+            self._queue(data)
             self._transition("unbind", events)
             self._close_after_flush = True
             return pdu
-        self._write(pdu)
+        self._queue(data)
         return pdu
 
-    def _write(self, pdu: Pdu) -> None:
+    def forget(self, sequence_number: int) -> bool:
+        """Give up answering the peer's request with this sequence number (a fault that never responds).
+
+        It no longer counts against the peer's window; True if such a request was unanswered.
+        """
+        request = self._unanswered.pop(sequence_number, None)
+        if request is None:
+            return False
+        waiting = self._duplicates.get(sequence_number) if self._duplicates else None
+        if waiting:
+            self._unanswered[sequence_number] = waiting.pop(0)
+            if not waiting:
+                del self._duplicates[sequence_number]
+        if self._awaiting_answer == sequence_number:
+            self._awaiting_answer = None
+        return True
+
+    @staticmethod
+    def _encode(pdu: Pdu, with_tlvs: bool) -> bytes:
         try:
-            data = _ENCODERS[pdu.command_id](pdu, self._tlvs_out)
+            return _ENCODERS[pdu.command_id](pdu, with_tlvs)
         except Exception:  # noqa: BLE001 - encode() turns it into a PduEncodeError naming the field
-            data = encode(pdu, with_tlvs=self._tlvs_out)
+            return encode(pdu, with_tlvs=with_tlvs)
+
+    def _queue(self, data: bytes) -> None:
         self._out.append(data)
         self.counters.pdus_sent += 1
+
+    def _write(self, pdu: Pdu) -> None:
+        self._queue(self._encode(pdu, self._tlvs_out))
 
     def send_raw(self, data: bytes) -> None:
         """Queue bytes as they are, bypassing the codec (fault injection, malformed output on purpose)."""
