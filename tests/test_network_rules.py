@@ -652,3 +652,17 @@ def test_module_is_pure_and_takes_its_randomness_from_the_caller() -> None:
         obj = getattr(rules_module, name)
         if inspect.isclass(obj) or inspect.isfunction(obj):
             assert obj.__doc__ and obj.__doc__.strip(), name
+
+
+def test_a_static_rule_never_draws_so_the_seed_does_not_depend_on_earlier_simulators() -> None:
+    (static,) = load_rules("delivery_rules:\n  - sequence: [{after: 2s, state: DELIVERED}]\n", "rules.yaml")
+    (drawing,) = load_rules("delivery_rules:\n  - sequence: [{after: {dist: uniform, min: 1s, max: 2s}, state: DELIVERED}]\n", "rules.yaml")
+    for _ in range(2):  # the first use (which builds the cached plan) and the later ones alike
+        rng = random.Random(7)
+        before = rng.getstate()
+        plan = rules_module.plan_for_rule(static, "static", rng)
+        assert rng.getstate() == before and not plan.duplicate_receipt and plan.steps[0].delay == 2.0
+    rng = random.Random(7)
+    before = rng.getstate()
+    rules_module.plan_for_rule(drawing, "drawing", rng)
+    assert rng.getstate() != before

@@ -493,21 +493,33 @@ def is_static(rule: DeliveryRule) -> bool:
 _STATIC_PLANS: dict[int, tuple[DeliveryRule, DeliveryPlan]] = {}
 
 
+class _NoDraws:
+    """What a static rule draws from: its flags have probability 0, so any value gives the same plan."""
+
+    @staticmethod
+    def random() -> float:
+        """A draw that decides nothing (every flag of a static rule is `< 0`)."""
+        return 0.0
+
+
 def plan_for_rule(rule: DeliveryRule, name: str, rng: random.Random) -> DeliveryPlan:
     """The plan a rule gives one message. A rule that draws nothing gives the same plan every time,
-    built once (and then takes nothing from rng, which keeps replays deterministic all the same)."""
+    built once per process, and never takes from rng: the seed's sequence must not depend on which
+    simulators of the same process used the rule first."""
+    if not is_static(rule):
+        return _draw_plan(rule, name, rng)
     cached = _STATIC_PLANS.get(id(rule))
     if cached is not None and cached[0] is rule and cached[1].rule_name == name:
         return cached[1]
-    plan = _draw_plan(rule, name, rng)
-    if is_static(rule):
-        _STATIC_PLANS[id(rule)] = (rule, plan)
+    plan = _draw_plan(rule, name, _NoDraws())  # type: ignore[arg-type]
+    _STATIC_PLANS[id(rule)] = (rule, plan)
     return plan
 
 
 def _draw_plan(rule: DeliveryRule, name: str, rng: random.Random) -> DeliveryPlan:
     # Draws happen in one fixed order (outcome, step delays, the four flags, receipt delay) and every
-    # flag is drawn even at probability 0, so a seed replays the same plans whatever the knobs say.
+    # flag is drawn even at probability 0, so a seed replays the same plans whatever the knobs say
+    # (static rules excepted: they draw nothing at all, see plan_for_rule).
     sequence = rule.sequence if rule.sequence is not None else _choose(rule.outcomes or [], rng).sequence
     steps = tuple(
         PlannedStep(
