@@ -218,7 +218,7 @@ class ConformanceOptions:
     unanswered_timeout: float = DEFAULT_UNANSWERED_TIMEOUT
 
     def __post_init__(self) -> None:
-        if self.unanswered_timeout < 0:
+        if not self.unanswered_timeout >= 0:  # NaN included
             raise ValueError("unanswered_timeout: cannot be negative")
         for name in self.checks or ():
             if name not in CHECKS:
@@ -226,13 +226,13 @@ class ConformanceOptions:
         windows = self.window.values() if isinstance(self.window, Mapping) else [self.window] if self.window is not None else []
         if any(not isinstance(w, int) or w < 1 for w in windows):
             raise ValueError(f"window: must be a whole number of at least 1, not {self.window!r}")
-        if self.throttle_backoff < 0:
+        if not self.throttle_backoff >= 0:
             raise ValueError("throttle_backoff: cannot be negative")
-        if self.deliver_response_ms <= 0:
+        if not self.deliver_response_ms > 0:
             raise ValueError("deliver_response_ms: must be positive")
-        if self.enquire_link_interval is not None and self.enquire_link_interval <= 0:
+        if self.enquire_link_interval is not None and not self.enquire_link_interval > 0:
             raise ValueError("enquire_link_interval: must be positive")
-        if self.enquire_link_tolerance < 0:
+        if not self.enquire_link_tolerance >= 0:
             raise ValueError("enquire_link_tolerance: cannot be negative")
         if self.receipts_on is not None and self.receipts_on not in RECEIPT_POLICIES:
             raise ValueError(f"receipts_on: must be one of {', '.join(RECEIPT_POLICIES)}, not {self.receipts_on!r}")

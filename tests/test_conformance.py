@@ -437,6 +437,10 @@ def test_options_are_validated_naming_the_option() -> None:
         ConformanceOptions(window=0)
     with pytest.raises(ValueError, match="deliver_response_ms"):
         ConformanceOptions(deliver_response_ms=0)
+    with pytest.raises(ValueError, match="deliver_response_ms"):
+        ConformanceOptions(deliver_response_ms=float("nan"))
+    with pytest.raises(ValueError, match="unanswered_timeout"):
+        ConformanceOptions(unanswered_timeout=-1)
 
 
 def test_report_describes_every_violation_and_filters_by_account() -> None:
