@@ -25,6 +25,7 @@ violation reported is a violation made.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -163,8 +164,10 @@ def check_conformance(
     """Check the gateway's PDUs and session events; see the module docstring and ConformanceOptions for each option."""
     try:
         statuses = tuple(parse_status(s) if isinstance(s, str) else int(s) for s in throttle_statuses)
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, TypeError) as exc:
         raise ValueError(f"throttle_statuses: {exc}") from None
+    if any(not 0 <= s <= 0xFFFFFFFF for s in statuses):
+        raise ValueError(f"throttle_statuses: each must fit the 32-bit command_status, not {list(throttle_statuses)!r}")
     options = ConformanceOptions(
         checks=tuple(checks) if checks is not None else None,
         window=window,
@@ -185,6 +188,10 @@ def check_log_conformance(log: PduLog, config: Any, *, now: float | None = None,
     window: each account's `window`; enquire_link_interval: the SMSC's inactivity_timeout (the longest
     silence it tolerates; no enquire_link check when unset); now: time.monotonic().
     """
+    system_id = options.get("system_id")
+    if system_id is not None and config.account(system_id) is None:
+        known = ", ".join(a.system_id for a in config.accounts)
+        raise ValueError(f"system_id: no account {system_id!r} on this simulator (accounts: {known})")
     options.setdefault("window", {a.system_id: a.window for a in config.accounts})
     options.setdefault("enquire_link_interval", config.smsc.inactivity_timeout)
     with log.changed:  # one snapshot of both: a response and a close logged in between must not look unanswered
@@ -218,8 +225,14 @@ class ConformanceOptions:
     unanswered_timeout: float = DEFAULT_UNANSWERED_TIMEOUT
 
     def __post_init__(self) -> None:
-        if not self.unanswered_timeout >= 0:  # NaN included
+        for name in ("throttle_backoff", "deliver_response_ms", "enquire_link_tolerance", "unanswered_timeout", "enquire_link_interval"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+                raise ValueError(f"{name}: must be a finite number, not {value!r}")
+        if not self.unanswered_timeout >= 0:
             raise ValueError("unanswered_timeout: cannot be negative")
+        if self.checks is not None and not self.checks:
+            raise ValueError("checks: names no check (leave it out for every check)")
         for name in self.checks or ():
             if name not in CHECKS:
                 raise ValueError(f"checks: unknown check {name!r} (known: {', '.join(CHECKS)})")

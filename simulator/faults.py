@@ -304,6 +304,8 @@ class FaultSpec:
     name: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.on, (str, list, tuple)) or not all(isinstance(c, str) for c in self.on):
+            raise FieldError("on", f"must be a command name, 'bind', 'any' or a list of them, not {self.on!r}")
         commands = [self.on] if isinstance(self.on, str) else list(self.on)
         if not commands:
             raise FieldError("on", "names no command")
@@ -432,6 +434,8 @@ class FaultSpec:
 
 def _status(name: str, value: Any) -> int:
     """A command_status from a name or a number, which must fit the 32-bit field."""
+    if type(value) is not int and not isinstance(value, str):
+        raise FieldError(name, f"must be a command_status name or a number 0..0xFFFFFFFF, not {value!r}")
     try:
         status = parse_status(value)
     except (ValueError, AttributeError) as exc:

@@ -556,3 +556,21 @@ def test_expect_100_continue(sim: tuple[ThreadedServer, ControlApi, Client]) -> 
         while chunk := sock.recv(65536):
             received += chunk
     assert b"200 OK" in received and b'"fired"' in received
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/faults", {"on": 5}, "on"),
+        ("POST", "/faults", {"on": "submit_sm", "do": {"generic_nack": 1.5}}, "do.generic_nack"),
+        ("POST", "/faults", {"on": "submit_sm", "do": {"status": 4294967296}}, "do.status"),
+        ("GET", "/faults/fired?rule=abc", None, "rule"),
+        ("GET", "/conformance?account=nobody", None, "account"),
+        ("GET", "/conformance?checks=", None, "checks"),
+        ("GET", "/conformance?deliver_response_ms=inf", None, "deliver_response_ms"),
+        ("GET", "/conformance?throttle_statuses=99999999999", None, "throttle_statuses"),
+    ],
+)
+def test_bad_fault_and_conformance_requests_are_400_naming_the_field(client: Client, method: str, path: str, body: object, field: str) -> None:
+    status, answer = client.send(method, path, body) if body is not None else client.get(path)
+    assert status == 400 and answer["field"] == field, answer

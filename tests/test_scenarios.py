@@ -123,6 +123,27 @@ def error_of(text: str) -> str:
         ),
         ("name: x\ndescription: d\nstages: []\n---\nname: x\ndescription: e\nstages: []\n", "s.yaml:5: name: another scenario"),
         ("name: x\ndescription: d\nparametrize: [{id: a}, {id: a}]\nstages: []\n", "s.yaml:3: parametrize: variant ids must be unique"),
+        (  # a fault rule ending in a nested mapping ('}}' in JSON) is checked at load all the same
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - fault: {on: submit_sm, nth: two, do: {status: ESME_RSYSERR}}\n",
+            "s.yaml:6: stages[0].steps[0].fault.nth: must be a whole number >= 1, not 'two'",
+        ),
+        (
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - fault: {on: submit_sm, match: {no_such_field: {regex: x}}}\n",
+            "s.yaml:6: stages[0].steps[0].fault.match.no_such_field: unknown key: not a field or TLV of submit_sm",
+        ),
+        (
+            "name: x\ndescription: d\nactors: {a: {}}\nstages:\n  - name: s\n    steps:\n"
+            "      - submit: {actor: a, wait: false, expect_status: ESME_RSYSERR}\n",
+            "s.yaml:7: stages[0].steps[0].submit.expect_status: wait: false sends without reading the responses",
+        ),
+        (
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - expect_conformance: {checks: []}\n",
+            "s.yaml:6: stages[0].steps[0].expect_conformance.checks: names no check",
+        ),
+        (
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - expect_conformance: {deliver_response_ms: .inf}\n",
+            "s.yaml:6: stages[0].steps[0].expect_conformance.deliver_response_ms: must be a positive finite number",
+        ),
     ],
 )
 def test_loader_errors_name_file_line_and_key(text: str, expected: str) -> None:
@@ -282,6 +303,24 @@ stages:
     )
     failure = run_scenario(wrong_note).failure
     assert failure is not None and "note regex 'fault'" in failure.expected and "note=''" in failure.observed
+    (never_bound,) = parse_scenarios(
+        "name: x\ndescription: d\nactors: {shop: {}, late: {bind: manual}}\nstages:\n  - name: s\n    steps:\n"
+        "      - unbind: shop\n      - expect_closed: shop\n"
+    )
+    failure = run_scenario(never_bound).failure  # our own unbind is not the SMSC closing the link
+    assert failure is not None and "it was not connected" in failure.observed
+    (full_window,) = parse_scenarios(
+        "name: x\ndescription: d\nactors: {shop: {}}\nstages:\n  - name: s\n    steps:\n"
+        "      - fault: {on: submit_sm, do: no_response}\n"
+        "      - submit: {actor: shop, source_addr: SIMULATOR, destination_addr: '+33612345678', text: x, wait: false, repeat: 12}\n"
+    )
+    failure = run_scenario(full_window).failure  # at once, not after a 15 s timeout
+    assert failure is not None and "its window of 10 is full of unanswered requests" in failure.observed
+    (unknown_account,) = parse_scenarios(
+        "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - expect_conformance: {account: smppclinet1}\n"
+    )
+    failure = run_scenario(unknown_account).failure
+    assert failure is not None and "no account 'smppclinet1' on this simulator" in failure.observed
     with pytest.raises(ScenarioError, match="note: counts of webhooks take"):
         parse_scenarios("name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - expect_count: {of: webhooks, note: x, count: 0}\n")
 
@@ -381,6 +420,39 @@ def test_run_against_a_running_simulator(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     # the running simulator's own teardown check: a counted reply rule that never fired
     assert failed.exit_code == 1 and "never-queried: query_sm (fired 0)" in failed.output
+
+
+def test_remote_runs_report_details_and_queued_deliveries_like_local_ones(tmp_path: Path) -> None:
+    from simulator.control import ControlApi
+
+    refused = tmp_path / "refused.scenario.yaml"
+    refused.write_text(
+        "name: refused\ndescription: d\nstages:\n  - name: s\n    steps:\n"
+        "      - mo: {source: '+33612345678', destination: '99999', text: hi, expect_error: not a service number}\n"
+    )
+    queued = tmp_path / "queued.scenario.yaml"
+    queued.write_text(
+        "name: queued\ndescription: d\nactors: {shop: {}}\nstages:\n  - name: s\n    steps:\n"
+        "      - fault: {on: deliver_sm, times: 1, do: {close: after}}\n"
+        "      - mo: {source: '+33612345678', destination: '31244', text: again}\n"
+        "      - expect_closed: shop\n"
+    )
+    binary = tmp_path / "binary.scenario.yaml"
+    binary.write_text(
+        "name: binary\ndescription: d\nstages:\n  - name: s\n    steps:\n"
+        "      - fault: {on: submit_sm, match: {short_message: !!binary aGVsbG8=}, do: {status: ESME_RSYSERR}}\n"
+    )
+    with ThreadedServer(default_config(), clock=VirtualClock()) as server:
+        api = ControlApi(server.server)
+        host, port = server.call(api.start("127.0.0.1", 0))
+        target = ["--smsc", f"{server.host}:{server.port}", "--control", f"http://{host}:{port}"]
+        try:
+            results = [CliRunner().invoke(run_command, [str(path), *target]) for path in (refused, queued, binary)]
+        finally:
+            server.call(api.stop())
+    assert results[0].exit_code == 0, results[0].output  # the refusal's detail, not just 'unprocessable_entity'
+    assert results[1].exit_code == 1 and "1 deliver_sm/data_sm for smppclient1 still queued" in results[1].output
+    assert results[2].exit_code == 1 and "travels as JSON" in results[2].output and "Traceback" not in results[2].output
 
 
 # --- schema and shipped scenarios -------------------------------------------------------------

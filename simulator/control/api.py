@@ -434,6 +434,7 @@ class ControlApi:
             report = check_log_conformance(log, self.server.config, **options)
         except (ValueError, KeyError) as exc:
             named = str(exc).strip("'\"").split(":", 1)[0]
+            named = "account" if named == "system_id" else named
             raise HttpError(400, str(exc).strip("'\""), field=named if named in request.query else None) from None
         return report.to_dict()
 
@@ -465,8 +466,8 @@ class ControlApi:
         """The latest firings, oldest first (`rule` filters by rule id, `limit` keeps the last ones)."""
         check_query(request, {"rule", "limit"})
         limit = query_int(request, "limit", PDUS_LIMIT)
-        rule = request.arg("rule")
-        fired = [f for f in self.server.faults.fired if rule is None or str(f.rule) == rule]
+        rule = query_int(request, "rule", 0, minimum=1, maximum=2**63) if request.arg("rule") is not None else None
+        fired = [f for f in self.server.faults.fired if rule is None or f.rule == rule]
         fired = fired[-limit:] if limit else []
         return {"fired": [{**f.to_dict(), "at": iso(f.at)} for f in fired], "fired_total": self.server.faults.fired_total}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import json
+import math
 import re
 import types
 import typing
@@ -312,7 +313,7 @@ class Submit:
     text: str | None = None
     split: str = "auto"
     repeat: int = 1
-    expect_status: Any = "ESME_ROK"
+    expect_status: Any = None  # default ESME_ROK
     wait: bool = True  # false: send without waiting for the responses (lost, late, out of order; see the SMSC's log)
     fields: dict[str, Any] = _extra()
 
@@ -326,6 +327,8 @@ class Submit:
         if self.text is not None and ("short_message" in self.fields or "message_payload" in self.fields):
             raise FieldError("text", "give text or short_message/message_payload, not both")
         _check_pdu_keys(set(self.fields) - DERIVED_PDU_KEYS, [self.pdu], self.pdu)
+        if not self.wait and self.expect_status is not None:
+            raise FieldError("expect_status", "wait: false sends without reading the responses: check them with expect_pdu")
         if isinstance(self.expect_status, list) and len(self.expect_status) != self.repeat:
             raise FieldError("expect_status", f"a list needs one status per repeat ({self.repeat})")
 
@@ -502,6 +505,8 @@ class ExpectConformance:
     def __post_init__(self) -> None:
         from ..conformance import CHECKS, RECEIPT_POLICIES, SEGMENT_RECEIPTS
 
+        if self.checks is not None and not self.checks:
+            raise FieldError("checks", "names no check (leave it out for every check)")
         for name in self.checks or ():
             _check_choice("checks", name, CHECKS)
         if self.window is not None and self.window < 1:
@@ -513,8 +518,8 @@ class ExpectConformance:
                 raise FieldError(name, "must be positive")
         for i, status in enumerate(self.throttle_statuses or ()):
             check_status(f"throttle_statuses[{i}]", str(status))
-        if self.deliver_response_ms is not None and self.deliver_response_ms <= 0:
-            raise FieldError("deliver_response_ms", "must be positive")
+        if self.deliver_response_ms is not None and not (math.isfinite(self.deliver_response_ms) and self.deliver_response_ms > 0):
+            raise FieldError("deliver_response_ms", f"must be a positive finite number, not {self.deliver_response_ms!r}")
         if self.receipts_on is not None:
             _check_choice("receipts_on", self.receipts_on, RECEIPT_POLICIES)
         elif SEGMENT_RECEIPTS in (self.checks or ()):
@@ -536,9 +541,20 @@ class ExpectConformance:
         return options
 
 
+def _has_reference(value: Any) -> bool:
+    """True when a string anywhere in value (keys included) holds a {variable} ({{ and }} are literal braces)."""
+    if isinstance(value, str):
+        return any(match.group(1) for match in _REFERENCE.finditer(value))
+    if isinstance(value, dict):
+        return any(_has_reference(k) or _has_reference(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_reference(item) for item in value)
+    return False
+
+
 def _check_fault(envelope: dict[str, Any]) -> None:
     """Validate a fault step's envelope now, unless a {variable} decides part of it when the step runs."""
-    if _REFERENCE.search(json.dumps(envelope, default=str)):
+    if _has_reference(envelope):
         return
     try:
         FaultSpec.from_mapping(envelope)

@@ -465,7 +465,7 @@ class RemoteTarget(Target):
         except OSError as exc:
             raise ControlError(f"control API {self.control_url} unreachable: {exc}") from None
         if answer.status not in ok:
-            message = answer.json.get("error", answer.body) if isinstance(answer.json, dict) else answer.body
+            message = (answer.json.get("detail") or answer.json.get("error", answer.body)) if isinstance(answer.json, dict) else answer.body
             raise ControlError(f"{method} {path}: HTTP {answer.status}: {message}")
         return answer.json
 
@@ -495,6 +495,10 @@ class RemoteTarget(Target):
 
     def add_fault(self, envelope: dict[str, Any]) -> None:
         """POST /faults: the envelope as written (matchers in their YAML form travel as JSON)."""
+        try:
+            json.dumps(envelope)
+        except (TypeError, ValueError) as exc:
+            raise StepFailed("a fault rule that travels as JSON to the remote simulator", f"{exc} (write binary values as text)") from None
         self.call("POST", "/faults", envelope)
 
     def inject_mo(self, source: str, destination: str, text: str, wait: bool, timeout: float) -> int:
@@ -543,9 +547,17 @@ class RemoteTarget(Target):
             if rule["unmet"]:
                 label = f"{rule['name']}: " if rule["name"] else ""
                 found.append(f"expectation never met: rule {rule['id']} {label}{'/'.join(rule['on'])} (fired {rule['hits']})")
-        for session in self.call("GET", "/sessions")["sessions"]:
+        deadline = time.monotonic() + 1.0  # as in-process: responses still on their way get a second
+        sessions = self.call("GET", "/sessions")["sessions"]
+        while any(s["in_flight"] for s in sessions) and time.monotonic() < deadline:
+            time.sleep(REMOTE_POLL)
+            sessions = self.call("GET", "/sessions")["sessions"]
+        for session in sessions:
             if session["in_flight"]:
                 found.append(f"session {session['id']}: {session['in_flight']} deliver_sm never answered")
+        for account in self.call("GET", "/accounts")["accounts"]:
+            if account.get("queued_deliveries"):
+                found.append(f"{account['queued_deliveries']} deliver_sm/data_sm for {account['system_id']} still queued: no receiver bind took them")
         counters = self.call("GET", "/stats")["server"]
         if counters["handler_errors"]:
             found.append(f"{counters['handler_errors']} internal error(s) in the simulator")
@@ -662,6 +674,9 @@ class EsmeActor:
         if self.client is None or self.client.client.is_closed:
             raise StepFailed(f"actor {self.name} connected", "it is not connected")
         client = self.client.client
+        if not client.session.can_send_request():
+            window = client.session.config.window
+            raise StepFailed(f"room in {self.name}'s window to send", f"its window of {window} is full of unanswered requests (lost responses?)")
 
         async def send() -> int:
             future = await client.send_request(pdu)
@@ -672,6 +687,8 @@ class EsmeActor:
 
     def wait_closed(self, timeout: float) -> bool:
         """True once the connection is gone (the SMSC closed, reset or half-closed it), waiting up to timeout."""
+        if self.client is None:
+            raise StepFailed(f"{self.name}'s connection closed by the SMSC", "it was not connected (never bound, or ended by our own unbind)")
         deadline = time.monotonic() + timeout
         while self.client is not None and not self.client.client.is_closed:
             if time.monotonic() >= deadline:
@@ -841,7 +858,7 @@ class ScenarioRun:
             return self._failure(line, what, "variables that exist", str(exc))
         except MoError as exc:
             return self._failure(line, what, "the network to route the MO", f"refused: {exc}")
-        except (AssertionError, ConnectionError, TimeoutError, OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
+        except (AssertionError, ConnectionError, TimeoutError, OSError, ValueError, KeyError, TypeError, ImportError, RuntimeError) as exc:
             return self._failure(line, what, "the step to run", f"{type(exc).__name__}: {exc}")
 
     def _failure(self, line: int, what: str, expected: str, observed: str) -> ScenarioFailure:
@@ -943,7 +960,8 @@ class ScenarioRun:
     def _do_submit(self, body: S.Submit, timeout: float | None) -> Mapping[str, Any]:
         actor = self._esme(body.actor)
         responses: list[P.Pdu] = []
-        statuses = body.expect_status if isinstance(body.expect_status, list) else [body.expect_status] * body.repeat
+        expected = "ESME_ROK" if body.expect_status is None else body.expect_status
+        statuses = expected if isinstance(expected, list) else [expected] * body.repeat
         if not body.wait:  # send only: the responses (or their absence) are in the SMSC's log
             sent = [actor.send(pdu) for _ in range(body.repeat) for pdu in self._build_pdus(body)]
             return {"sent": len(sent), "sequence_numbers": sent, "message_ids": [], "statuses": []}
