@@ -137,6 +137,10 @@ def error_of(text: str) -> str:
             "s.yaml:7: stages[0].steps[0].submit.expect_status: wait: false sends without reading the responses",
         ),
         (
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - expect_pdu: {command: submit_sm, within: 3}\n",
+            "s.yaml:6: stages[0].steps[0].expect_pdu.within: only expect_no_pdu keeps watching",
+        ),
+        (
             "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - expect_conformance: {checks: []}\n",
             "s.yaml:6: stages[0].steps[0].expect_conformance.checks: names no check",
         ),

@@ -628,6 +628,8 @@ class Step:
             _parse_duration_field("advance", self.advance)
         if self.fault is not None:
             _check_fault(self.fault)
+        if self.expect_pdu is not None and self.expect_pdu.within:
+            raise FieldError("expect_pdu.within", "only expect_no_pdu keeps watching; expect_pdu waits up to the step's timeout")
         if self.wait is not None and not 0 <= self.wait <= MAX_WAIT:
             raise FieldError("wait", f"must be between 0 and {MAX_WAIT:g} seconds")
         if self.timeout is not None and self.timeout <= 0:
