@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import random
 from collections import deque
 from dataclasses import dataclass, field
@@ -412,6 +413,17 @@ class FaultSpec:
         label = f"{self.name}: " if self.name else ""
         return f"{label}{selector} -> {what}"
 
+    def _match_as_data(self) -> dict[str, Any]:
+        """`match` as written when it is plain data (so a listed rule can be posted again), else described."""
+        out: dict[str, Any] = {}
+        for key, raw in self.match.items():
+            try:
+                json.dumps(raw, allow_nan=False)
+                out[key] = raw
+            except (TypeError, ValueError):  # Python matchers or compiled regexes from smsc.faults.add
+                out[key] = describe(self.matchers[key])
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly form for the control API."""
         return {
@@ -419,7 +431,7 @@ class FaultSpec:
             "on": list(self.commands),
             "direction": self.direction,
             "account": self.account,
-            "match": {k: v if isinstance(v, (str, int, float, bool)) else describe(v) for k, v in self.matchers.items()},
+            "match": self._match_as_data(),
             "nth": self.nth,
             "every": self.every,
             "first": self.first,

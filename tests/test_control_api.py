@@ -443,6 +443,7 @@ def test_a_fault_with_a_regex_matcher_and_a_window_over_json(client: Client, esm
     body = {"on": "submit_sm", "match": {"destination_addr": {"regex": "^336"}}, "every": 2, "until": "1h", "do": "generic_nack"}
     status, rule = client.send("POST", "/faults", body)
     assert status == 201 and rule["every"] == 2 and rule["until"] == 3600.0 and rule["do"] == {"generic_nack": "ESME_RSYSERR"}
+    assert rule["match"] == body["match"]  # as written: a listed rule's matchers can be posted again
     answers = [esme.submit_sm(source_addr_ton=5, source_addr="SIMULATOR", destination_addr=MOBILE, check=False) for _ in range(4)]
     assert [a.command_name for a in answers] == ["submit_sm_resp", "generic_nack", "submit_sm_resp", "generic_nack"]
     assert client.get(f"/faults/{rule['id']}")[1]["seen"] == 4
