@@ -535,8 +535,9 @@ def test_smpplib_sees_a_throttled_nth_submit_and_a_close_after(smsc: SimulatedSm
 
 def test_requests_never_answered_do_not_fill_the_smscs_window(smsc: SimulatedSmsc, raw: Raw) -> None:
     smsc.faults.add("enquire_link", do="no_response")
-    for _ in range(12):  # more than the account's window of 10
+    for _ in range(12):  # more than the account's window of 10, one read each (a read is counted whole)
         raw.send(P.EnquireLink())
+        smsc.wait_for("enquire_link")
     raw.send(P.SubmitSm(**SUBMIT))
     assert raw.pdu().command_status == 0
 
