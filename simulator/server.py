@@ -1431,13 +1431,13 @@ class SmscServer:
             queue = self._queues[delivery.system_id] = deque()
         if front:
             queue.appendleft(delivery)
-        elif queue:
+        else:
             # A backlog means the last drain found every receiver's window full (or none bound); what
             # opens room (a response, a timeout, a bind) drains again, so scanning the binds here is waste.
+            backlog = bool(queue)
             queue.append(delivery)
-            return
-        else:
-            queue.append(delivery)
+            if backlog:
+                return
         self._drain_account(delivery.system_id)
 
     def _drain_account(self, system_id: str) -> None:

@@ -185,7 +185,7 @@ def _extra() -> Any:
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if isinstance(value, str) and _REFERENCE.search(value):
+    if isinstance(value, str) and _has_reference(value):
         return  # a {variable}: checked when the step runs
     if value not in choices:
         raise FieldError(name, f"must be one of {', '.join(choices)}, not {value!r}")

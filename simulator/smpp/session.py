@@ -536,15 +536,7 @@ class Session:
         # Encoded before the request is taken off the unanswered list: a response that cannot be
         # encoded leaves the request waiting for another answer (e.g. ESME_RSYSERR).
         data = self._encode(pdu, tlvs_out)
-        del self._unanswered[seq]
-        if self._duplicates:
-            waiting = self._duplicates.get(seq)
-            if waiting:
-                self._unanswered[seq] = waiting.pop(0)
-                if not waiting:
-                    del self._duplicates[seq]
-        if self._awaiting_answer == seq:
-            self._awaiting_answer = None
+        self.forget(seq)  # answered: off the unanswered list, as a request never answered would be
         events: list[Event] = []
         if command_id in BIND_IDS:
             self._pending_bind = None
@@ -562,9 +554,10 @@ class Session:
         return pdu
 
     def forget(self, sequence_number: int) -> bool:
-        """Give up answering the peer's request with this sequence number (a fault that never responds).
+        """Take the peer's request off the unanswered list: answered, or given up (a fault that never responds).
 
-        It no longer counts against the peer's window; True if such a request was unanswered.
+        It no longer counts against the peer's window (a duplicate of it waiting takes its place);
+        True if such a request was unanswered.
         """
         request = self._unanswered.pop(sequence_number, None)
         if request is None:
