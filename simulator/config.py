@@ -240,8 +240,13 @@ class SmscSettings:
     delivery_validity: float | None = 172800.0
     # How many PDUs the PDU log keeps for the control API and the test harness (0: no log, for benchmarks).
     pdu_log: int = 10000
+    # How many MT messages the SMSC keeps for query_sm, cancel_sm and inspection (None: all). Past it the
+    # oldest messages in a final state are forgotten as new ones come; pending ones stay.
+    message_store_limit: int | None = 100000
 
     def __post_init__(self) -> None:
+        if self.message_store_limit is not None and self.message_store_limit < 1:
+            raise FieldError("message_store_limit", "must be >= 1, or null to keep every message")
         if self.pdu_log < 0:
             raise FieldError("pdu_log", "must be >= 0 (0 disables the PDU log)")
         if self.message_id_format not in MESSAGE_ID_FORMATS:

@@ -66,11 +66,13 @@ def json_schema(cls: type, title: str) -> dict[str, Any]:
 def generated_schemas() -> dict[str, dict[str, Any]]:
     """Every shipped schema, generated now from the code."""
     from .config import ServerConfig
+    from .harness.scenario import scenario_schema
     from .network.profile import NetworkProfile
 
     return {
         "network": json_schema(NetworkProfile, "smsc-sim network profile"),
         "server": json_schema(ServerConfig, "smsc-sim server configuration"),
+        "scenario": scenario_schema(),
     }
 
 

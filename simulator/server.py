@@ -972,7 +972,7 @@ class SmscServer:
     def _build_state(self) -> None:
         """The network-side state a reset starts afresh: generator, store, network, lifecycle, ids."""
         self.rng = random.Random(self.seed)
-        self.store = MessageStore()
+        self.store = MessageStore(self.config.smsc.message_store_limit)
         self.network = Network(self.profile, self.config.accounts, now=self.clock.now())
         self.lifecycle = Lifecycle(
             self.clock, self.rng, self.network, self._emit_receipt, self.config.smsc.message_id_format

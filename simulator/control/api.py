@@ -371,6 +371,7 @@ class ControlApi:
             "server": asdict(server.stats),
             "sessions": len(server.sessions()),
             "messages": len(server.store),
+            "messages_forgotten": server.store.forgotten,
             "messages_by_state": dict(by_state),
             "queued_deliveries": sum(server.queued_deliveries(a.system_id) for a in server.config.accounts),
             "pending_events": server.clock.pending(),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import json
 import math
 import re
 import types
@@ -42,7 +41,6 @@ RECEIPT_KEYS = frozenset(
     {"id", "message_id", "sub", "dlvrd", "submit_date", "done_date", "stat", "err", "text", "intermediate", "state"}
 )
 MAX_WAIT = 60.0  # seconds a `wait` step may sleep: real-clock scenarios only, bounded so CI cannot hang
-SCHEMA_FILE = "scenario.schema.json"
 PDU_CLASSES = M.PDU_CLASSES
 
 
@@ -1010,17 +1008,6 @@ def scenario_schema() -> dict[str, Any]:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": "smsc-sim scenario", **root, "$defs": definitions}
 
 
-def shipped_scenario_schema() -> dict[str, Any]:
-    """The scenario schema as shipped in simulator/schemas/."""
-    return json.loads((resources.files("simulator") / "schemas" / SCHEMA_FILE).read_text(encoding="utf-8"))
-
-
-def write_scenario_schema() -> None:
-    """Regenerate simulator/schemas/scenario.schema.json (run after changing the model)."""
-    target = resources.files("simulator") / "schemas" / SCHEMA_FILE
-    target.write_text(json.dumps(scenario_schema(), indent=2) + "\n", encoding="utf-8")  # type: ignore[union-attr]
-
-
 __all__ = [
     "Actor",
     "Scenario",
@@ -1038,6 +1025,3 @@ __all__ = [
     "to_matcher",
 ]
 
-
-if __name__ == "__main__":  # pragma: no cover - developer tool: python -m simulator.harness.scenario
-    write_scenario_schema()

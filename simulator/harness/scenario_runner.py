@@ -413,8 +413,8 @@ class LocalTarget(Target):
         """The control API's view of the message, computed in process."""
         from ..control.api import message_detail
 
-        found = self.smsc.run(lambda: [message_detail(m) for m in self.smsc.server.store.all() if m.message_id == message_id])
-        return found[0] if found else None
+        found = self.smsc.run(self.smsc.server.store.lookup, message_id)
+        return None if found is None else message_detail(found)
 
     def balance(self, system_id: str, country: str | None) -> int | None:
         """SimulatedSmsc.balance()."""

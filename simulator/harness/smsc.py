@@ -412,10 +412,12 @@ class SimulatedSmsc:
 
     def message(self, message_id: str) -> Message:
         """One message by id (any account)."""
-        found = self.run(lambda: [m for m in self.server.store.all() if m.message_id == message_id])
-        if not found:
-            raise SmscError(f"no message with id {message_id!r}" + self._context())
-        return found[0]
+        found = self.run(self.server.store.lookup, message_id)
+        if found is None:
+            forgotten = self.server.store.forgotten
+            note = f" ({forgotten} final messages were forgotten past smsc.message_store_limit)" if forgotten else ""
+            raise SmscError(f"no message with id {message_id!r}{note}" + self._context())
+        return found
 
     def timeline(self, message_id: str) -> list[Transition]:
         """A message's state changes and events, with clock times."""

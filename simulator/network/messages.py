@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,8 @@ class Message:
     # Whether the timeline starts with the two acceptance entries yet: they are built on first read,
     # since most messages change state without anyone ever looking at their timeline.
     accepted_recorded: bool = field(default=False, repr=False)
+    # The store that holds it, told when the message reaches a final state (see MessageStore.limit).
+    store: MessageStore | None = field(default=None, repr=False)
 
     @property
     def source_addr(self) -> str:
@@ -108,6 +111,8 @@ class Message:
             self.timeline.append(entry)
         if state in FINAL_STATES:
             self.final_at = at
+            if self.store is not None:
+                self.store.finished(self)
 
     def event(self, at: float, note: str, pdu: Pdu | None = None) -> None:
         """Record something that happened to the message without changing its state (with the PDU exchanged, if any)."""
@@ -136,17 +141,48 @@ class Message:
 
 
 class MessageStore:
-    """Messages by id, visible per system_id only."""
+    """Messages by id, visible per system_id only; at most `limit` of them, the oldest final ones forgotten first.
 
-    def __init__(self) -> None:
+    A load test accepts tens of thousands of messages a second, each 1-3 kB with its PDU and
+    timeline: kept forever they would exhaust the memory of a long run. Past the limit, each new
+    message makes the store forget the message that reached a final state longest ago (one deque
+    pop: no walk, no pause to free thousands at once). Pending messages are never forgotten: their
+    lifecycle still drives them and they end within the validity period, so the store exceeds the
+    limit only while more than that many are pending, and shrinks back as they end.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
         self._by_id: dict[str, Message] = {}
+        self.limit = limit
+        self.forgotten = 0  # final messages forgotten past the limit
+        self._finished: deque[str] = deque()  # ids of final messages, in the order they became final
 
     def __len__(self) -> int:
         return len(self._by_id)
 
     def add(self, message: Message) -> None:
-        """Store a newly accepted message."""
-        self._by_id[message.message_id] = message
+        """Store a newly accepted message (forgetting the oldest final ones past the limit)."""
+        by_id = self._by_id
+        by_id[message.message_id] = message
+        limit = self.limit
+        if limit is None:
+            return
+        message.store = self
+        if message.final_at is not None:  # stored already final (not by the server: it stores messages on acceptance)
+            self._finished.append(message.message_id)
+        if len(by_id) > limit and self._finished:
+            self._forget(len(by_id) - limit)
+
+    def _forget(self, excess: int) -> None:
+        by_id, finished = self._by_id, self._finished
+        # Two at most per new message: enough to shrink back to the limit after a surge of pending ones.
+        for _ in range(min(excess, 2, len(finished))):
+            if by_id.pop(finished.popleft(), None) is not None:
+                self.forgotten += 1
+
+    def finished(self, message: Message) -> None:
+        """A stored message reached a final state (Message.set_state tells its store)."""
+        self._finished.append(message.message_id)
 
     def get(self, message_id: str, system_id: str) -> Message | None:
         """The message with this id if it belongs to system_id."""
@@ -154,6 +190,10 @@ class MessageStore:
         if message is None or message.system_id != system_id:
             return None
         return message
+
+    def lookup(self, message_id: str) -> Message | None:
+        """The message with this id, whatever its account (inspection, not SMPP)."""
+        return self._by_id.get(message_id)
 
     def find(self, system_id: str, *, source_addr: str, destination_addr: str, service_type: str = "") -> list[Message]:
         """Pending messages of system_id from source to destination (cancel_sm without message_id)."""
@@ -196,4 +236,8 @@ class MessageStore:
 
     def clear(self) -> None:
         """Forget every message."""
+        for message in self._by_id.values():
+            message.store = None  # ids repeat after a reset: a forgotten message must not report one
         self._by_id.clear()
+        self._finished.clear()
+        self.forgotten = 0
