@@ -191,7 +191,7 @@ def test_estimate_changes_nothing() -> None:
     assert estimate.segments == 2  # 100 extension characters take 200 septets
     estimate = accepted(net.estimate("shop", "+447797805210", EE_GB, "Ж" * 71))
     assert (estimate.segments, estimate.price) == (2, 30)
-    assert net.accounts["shop"].credits.balance == 1000 and net.accounts["shop"].credits.history == []
+    assert net.accounts["shop"].credits.balance == 1000 and list(net.accounts["shop"].credits.history) == []
 
 
 def test_multipart_refused_for_accounts_that_say_so() -> None:
@@ -340,3 +340,14 @@ def test_estimate_takes_no_throttle_token() -> None:
         accepted(net.estimate("shop", "MYSHOP", SFR_FR, "hi"))
     assert net.accounts["shop"].throttles.trips == 0
     assert all(isinstance(net.check_submit("shop", mt("MYSHOP", SFR_FR), 0.0), Route) for _ in range(5))
+
+
+def test_credit_history_keeps_the_latest_entries_while_totals_count_all() -> None:
+    from simulator.network.credits import HISTORY_KEPT, CreditAccount
+
+    account = CreditAccount("shop", balance=None)
+    for n in range(HISTORY_KEPT + 5):
+        account.debit(1, float(n), "mt", country="FR")
+    assert len(account.history) == HISTORY_KEPT
+    assert account.history[0].at == 5.0 and account.history[-1].at == float(HISTORY_KEPT + 4)
+    assert account.statistics()["by_reason"] == {"mt": HISTORY_KEPT + 5}

@@ -5,8 +5,10 @@ Pure bookkeeping; times are passed in (clock seconds), so a virtual clock can ex
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
+
+HISTORY_KEPT = 10_000  # credit ledger entries kept per account (the balance and usage totals count them all)
 
 
 class InsufficientCredit(Exception):
@@ -49,7 +51,8 @@ class CreditAccount:
     system_id: str
     balance: int | None = None
     bundles: list[CountryBundle] = field(default_factory=list)
-    history: list[Entry] = field(default_factory=list)
+    # The latest entries only: every priced MT adds one, and a load test sends millions.
+    history: deque[Entry] = field(default_factory=lambda: deque(maxlen=HISTORY_KEPT))
     usage: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     def available(self, country: str | None, now: float) -> int | None:
