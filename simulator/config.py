@@ -238,6 +238,9 @@ class SmscSettings:
     delivery_backoff_max: float = 60.0
     # How long a receipt or MO waits for a receiver bind before the SMSC drops it (seconds; None: forever).
     delivery_validity: float | None = 172800.0
+    # How many receipts and MOs may wait for a receiver bind per account (None: no limit); past it the
+    # oldest is dropped, so a gateway load-tested without a receiver bind cannot exhaust the memory.
+    delivery_queue_limit: int | None = 100000
     # How many PDUs the PDU log keeps for the control API and the test harness (0: no log, for benchmarks).
     pdu_log: int = 10000
     # How many MT messages the SMSC keeps for query_sm, cancel_sm and inspection (None: all). Past it the
@@ -245,6 +248,8 @@ class SmscSettings:
     message_store_limit: int | None = 100000
 
     def __post_init__(self) -> None:
+        if self.delivery_queue_limit is not None and self.delivery_queue_limit < 1:
+            raise FieldError("delivery_queue_limit", "must be >= 1, or null for no limit")
         if self.message_store_limit is not None and self.message_store_limit < 1:
             raise FieldError("message_store_limit", "must be >= 1, or null to keep every message")
         if self.pdu_log < 0:

@@ -65,6 +65,13 @@ class DeliveryExpired(Exception):
         super().__init__(f"{command} for {system_id} expired before a receiver bound")
 
 
+class DeliveryDropped(Exception):
+    """A receipt or MO was dropped because its account's queue of deliveries waiting for a receiver was full."""
+
+    def __init__(self, command: str, system_id: str, limit: int) -> None:
+        super().__init__(f"{command} for {system_id} dropped: {limit} deliveries already waited for a receiver (smsc.delivery_queue_limit)")
+
+
 @dataclass(eq=False)  # identity: a delivery is one PDU on its way, kept in sets and dicts
 class Delivery:
     """A PDU the SMSC originates towards an account (deliver_sm, data_sm, alert_notification)."""
@@ -92,6 +99,7 @@ class ServerStats:
     deliveries_acked: int = 0
     deliveries_requeued: int = 0
     deliveries_expired: int = 0
+    deliveries_dropped: int = 0  # the oldest waiting ones, when an account's queue passed delivery_queue_limit
     faults_fired: int = 0
 
 
@@ -949,6 +957,7 @@ class SmscServer:
         self.connections: dict[int, SmppConnection] = {}
         self._connection_ids = itertools.count(1)
         self._queues: dict[str, deque[Delivery]] = {}
+        self._overflowing: set[str] = set()  # accounts whose queue overflowed (warned once until it empties)
         self._round_robin: dict[str, int] = {}
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -993,6 +1002,7 @@ class SmscServer:
         self.clock.clear()
         dropped = [d for queue in self._queues.values() for d in queue]
         self._queues.clear()
+        self._overflowing.clear()
         for delivery, timer in self._held.items():
             timer.cancel()
             dropped.append(delivery)
@@ -1437,8 +1447,27 @@ class SmscServer:
             backlog = bool(queue)
             queue.append(delivery)
             if backlog:
+                limit = self.config.smsc.delivery_queue_limit
+                if limit is not None and len(queue) > limit:
+                    self._drop_oldest(queue, limit)
                 return
         self._drain_account(delivery.system_id)
+
+    def _drop_oldest(self, queue: deque[Delivery], limit: int) -> None:
+        """Drop the oldest waiting deliveries of a queue past its limit (a gateway with no receiver bound under load)."""
+        while len(queue) > limit:
+            delivery = queue.popleft()
+            self.stats.deliveries_dropped += 1
+            if delivery.system_id not in self._overflowing:
+                self._overflowing.add(delivery.system_id)
+                log.warning(
+                    "%s: more than %d deliveries wait for a receiver bind; dropping the oldest (counted in deliveries_dropped)",
+                    delivery.system_id,
+                    limit,
+                )
+            if delivery.future is not None and not delivery.future.done():
+                delivery.future.set_exception(DeliveryDropped(delivery.pdu.command_name, delivery.system_id, limit))
+                delivery.future.exception()  # retrieved: nobody has to await a dropped delivery
 
     def _drain_account(self, system_id: str) -> None:
         queue = self._queues.get(system_id)
@@ -1472,6 +1501,8 @@ class SmscServer:
             else:
                 break
         self._round_robin[system_id] = start
+        if not queue and self._overflowing:
+            self._overflowing.discard(system_id)
 
     def _drop_expired(self, queue: deque[Delivery]) -> None:
         """Drop deliveries whose validity ran out while they waited for a receiver bind (kept order otherwise)."""

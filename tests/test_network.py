@@ -341,13 +341,3 @@ def test_estimate_takes_no_throttle_token() -> None:
     assert net.accounts["shop"].throttles.trips == 0
     assert all(isinstance(net.check_submit("shop", mt("MYSHOP", SFR_FR), 0.0), Route) for _ in range(5))
 
-
-def test_credit_history_keeps_the_latest_entries_while_totals_count_all() -> None:
-    from simulator.network.credits import HISTORY_KEPT, CreditAccount
-
-    account = CreditAccount("shop", balance=None)
-    for n in range(HISTORY_KEPT + 5):
-        account.debit(1, float(n), "mt", country="FR")
-    assert len(account.history) == HISTORY_KEPT
-    assert account.history[0].at == 5.0 and account.history[-1].at == float(HISTORY_KEPT + 4)
-    assert account.statistics()["by_reason"] == {"mt": HISTORY_KEPT + 5}

@@ -1,5 +1,6 @@
-"""The message store's limit: the oldest final messages are forgotten past it, pending ones never;
-through the server, query_sm for a forgotten message answers ESME_RQUERYFAIL (checked with smpplib)."""
+"""What keeps a long load test in bounded memory: the message store's limit (the oldest final messages
+are forgotten past it, pending ones never; query_sm for a forgotten one answers ESME_RQUERYFAIL, checked
+with smpplib), the limit of deliveries waiting for a receiver bind, and the credit ledger's length."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import smpplib.smpp
 from simulator.clock import VirtualClock
 from simulator.config import Account, ConfigError, ServerConfig, SmscSettings, parse_config
 from simulator.harness.runner import ThreadedServer
+from simulator.harness.smsc import SimulatedSmsc
 from simulator.network.messages import Message, MessageStore
 from simulator.smpp import pdu as P
 from simulator.smpp.constants import CommandStatus as S
@@ -116,3 +118,40 @@ def test_query_sm_of_a_forgotten_message_fails_through_the_server() -> None:
                 assert (resp.command, resp.status) == ("query_sm_resp", status), message_id
         finally:
             close(client)
+
+
+def test_past_the_delivery_queue_limit_the_oldest_waiting_receipt_is_dropped_and_recorded() -> None:
+    config = ServerConfig(
+        smsc=SmscSettings(delivery_queue_limit=3), network="open", accounts=[Account(system_id="shop", password="pw")]
+    )
+    with SimulatedSmsc(config) as smsc:
+        sender = smsc.esme(bind="transmitter", system_id="shop", password="pw")
+        ids = [
+            sender.submit_sm(source_addr="SHOP", destination_addr="33612345678", short_message=b"hi", registered_delivery=1).message_id
+            for _ in range(5)
+        ]
+        smsc.clock.advance("10s")  # five receipts, and no receiver bound to take them
+        assert smsc.stats.deliveries_dropped == 2 and smsc.run(smsc.server.queued_deliveries, "shop") == 3
+        for message_id in ids[:2]:
+            note = smsc.timeline(message_id)[-1].note
+            assert note == "receipt dropped: deliver_sm for shop dropped: 3 deliveries already waited for a receiver (smsc.delivery_queue_limit)"
+        receiver = smsc.esme(bind="receiver", system_id="shop", password="pw")
+        got = [receiver.next_message(timeout=2).tlv("receipted_message_id") for _ in range(3)]
+        assert got == ids[2:]  # the newest three, in order
+
+
+def test_delivery_queue_limit_must_be_positive() -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config("smsc:\n  delivery_queue_limit: 0\n", "server.yaml")
+    assert "server.yaml:2" in str(raised.value) and "delivery_queue_limit" in str(raised.value)
+
+
+def test_credit_history_keeps_the_latest_entries_while_totals_count_all() -> None:
+    from simulator.network.credits import HISTORY_KEPT, CreditAccount
+
+    account = CreditAccount("shop", balance=None)
+    for n in range(HISTORY_KEPT + 5):
+        account.debit(1, float(n), "mt", country="FR")
+    assert len(account.history) == HISTORY_KEPT
+    assert account.history[0].at == 5.0 and account.history[-1].at == float(HISTORY_KEPT + 4)
+    assert account.statistics()["by_reason"] == {"mt": HISTORY_KEPT + 5}
