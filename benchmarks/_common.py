@@ -112,6 +112,18 @@ def stop(proc: subprocess.Popen[bytes] | None, grace: float = 10.0) -> None:
         pass
 
 
+def rss_mib(pid: int) -> float:
+    """A process's resident memory (VmRSS) in MiB (nan when unreadable)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return math.nan
+
+
 def proc_cpu_seconds(pid: int) -> float:
     """utime + stime of a process from /proc/<pid>/stat, in seconds (nan when unreadable)."""
     try:

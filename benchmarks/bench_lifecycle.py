@@ -236,16 +236,6 @@ def wait_for_port(proc: subprocess.Popen[bytes], port: int, log_path: Path, time
     raise RuntimeError(f"server did not accept on {common.HOST}:{port} within {timeout:.0f}s")
 
 
-def rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    except (OSError, ValueError, IndexError):
-        pass
-    return math.nan
-
-
 def start_spy(pid: int, out: Path, seconds_: float, cpu: int | None) -> subprocess.Popen[bytes] | None:
     if shutil.which("py-spy") is None:
         return None
@@ -273,7 +263,7 @@ async def closed_loop(
     """bench_submit.py's closed loop with a given template: warm-up, then max_pdus responses or duration seconds."""
     run = bs.Run(template, max_pdus, pid)
     conns = await bs.connect_binds(port, binds, window, run, closed_loop=True)
-    rss0 = rss_mib(pid)
+    rss0 = common.rss_mib(pid)
     gc.collect()
     gc.disable()
     try:
@@ -291,7 +281,7 @@ async def closed_loop(
         gc.enable()
     left = await bs.drain_and_unbind(conns)
     result = run.result()
-    result.update(binds=binds, window=window, unanswered_at_end=left, rss_before_mib=rss0, rss_after_mib=rss_mib(pid))
+    result.update(binds=binds, window=window, unanswered_at_end=left, rss_before_mib=rss0, rss_after_mib=common.rss_mib(pid))
     return result
 
 
@@ -680,7 +670,7 @@ async def lateness_run(port: int, pid: int, rate: float, args: argparse.Namespac
         "nudge": nudge,
         "timeline": timeline,
         "unanswered_at_end": left,
-        "rss_end_mib": rss_mib(pid),
+        "rss_end_mib": common.rss_mib(pid),
     }
 
 

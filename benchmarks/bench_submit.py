@@ -590,6 +590,7 @@ def run_against(
         budget = args.warmup + args.duration + 40.0
         result = asyncio.run(asyncio.wait_for(job(port, proc.pid), budget))
         result["server_cpu_total_s"] = common.proc_cpu_seconds(proc.pid)
+        result["server_rss_mib"] = common.rss_mib(proc.pid)  # after the run: bounded by the store and queue limits
         return result
     finally:
         common.stop(proc, grace=60.0 if args.profile_server else 10.0)
@@ -611,6 +612,7 @@ def describe(result: dict[str, Any]) -> str:
         f" (p99.9 {fmt(result['p999_ms'], '.2f')}, max {fmt(result['max_ms'], '.2f')})"
         f"  server CPU {fmt(result['server_cpu'], '.2f')} ({fmt(result['server_us_per_pdu'], '.1f')} us/PDU)"
         f"  client CPU {fmt(result['client_cpu'], '.2f')}  steal {fmt(result['server_cpu_steal'], '.2f')}  other load on server core {fmt(result['server_core_other'], '.2f')}  n={result['completed']}  errors={result['errors']}"
+        f"  server RSS {fmt(result.get('server_rss_mib', math.nan), '.0f')} MiB"
     )
     if result.get("mode") == "open":
         line += (

@@ -371,6 +371,10 @@ class Lifecycle:
         for call in (tracked.call, tracked.expiry):
             if call is not None:
                 call.cancel()
+        # A call holds tracked.fire, a method bound to tracked: dropping the calls breaks that cycle, so a
+        # finished message is freed by reference counting once the store forgets it (the server's GC
+        # policy freezes survivors, and frozen cycles wait for an idle moment to be collected).
+        tracked.call = tracked.expiry = None
         if tracked.waiting_on is not None:
             waiting = self._waiting.get(tracked.waiting_on, [])
             if tracked in waiting:
