@@ -155,3 +155,71 @@ def test_credit_history_keeps_the_latest_entries_while_totals_count_all() -> Non
     assert len(account.history) == HISTORY_KEPT
     assert account.history[0].at == 5.0 and account.history[-1].at == float(HISTORY_KEPT + 4)
     assert account.statistics()["by_reason"] == {"mt": HISTORY_KEPT + 5}
+
+
+class _Transport:
+    """Enough of a transport for SmppConnection: keeps what the server writes."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
+
+
+def test_forgotten_messages_are_freed_without_the_garbage_collector() -> None:
+    """No reference cycle keeps a finished message alive: the server's GC policy freezes survivors, so
+    a message in a cycle would outlive the store's limit until the server goes idle."""
+    import asyncio
+    import gc
+
+    from simulator.server import SmppConnection, SmscServer
+    from simulator.smpp import codec
+
+    async def run() -> tuple[int, int]:
+        config = ServerConfig(smsc=SmscSettings(message_store_limit=50, pdu_log=0), network="open", accounts=[Account(system_id="shop", password="pw")])
+        server = SmscServer(config, clock=VirtualClock(), seed=1)
+        conn = SmppConnection(server)
+        conn.connection_made(_Transport())  # type: ignore[arg-type]
+        conn.data_received(codec.encode(P.BindTransceiver(sequence_number=1, system_id="shop", password="pw")))
+        for seq in range(2, 402):
+            pdu = P.SubmitSm(sequence_number=seq, destination_addr="33612345678", short_message=b"hi", registered_delivery=1)
+            conn.data_received(codec.encode(pdu))
+            server.advance(5)  # delivered, its receipt sent
+            answers = bytearray()
+            data = bytes(conn.transport.out)  # type: ignore[union-attr]
+            conn.transport.out.clear()  # type: ignore[union-attr]
+            for frame in _frames(data):
+                decoded = codec.decode(frame)
+                if isinstance(decoded, P.DeliverSm):
+                    answers += codec.encode(decoded.make_response())
+            conn.data_received(bytes(answers))
+        alive = sum(1 for o in gc.get_objects() if type(o) is Message)
+        return alive, len(server.store)
+
+    gc.collect()
+    gc.disable()
+    try:
+        alive, stored = asyncio.run(run())
+    finally:
+        gc.enable()
+    assert stored == 50
+    assert alive == stored
+
+
+def _frames(data: bytes) -> list[bytes]:
+    frames, pos = [], 0
+    while pos + 4 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        frames.append(data[pos : pos + length])
+        pos += length
+    return frames
