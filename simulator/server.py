@@ -170,6 +170,10 @@ class SmppConnection(asyncio.Protocol):
         self._hold_wanted = 0
         self._after_output: list[Callable[[], None]] = []
         self._write_shut = False
+        # The transport's buffer passed its high-water mark (a peer that does not read): no request is
+        # read and no delivery sent until it drains, so a gateway that stops reading cannot make the
+        # server buffer responses without bound.
+        self._write_paused = False
         self._hold_timer: asyncio.TimerHandle | None = None  # ends a coalesce hold after its `within`
         self._stall_timer: asyncio.TimerHandle | None = None  # resumes reading after a stall
         self._overtaking: list[list] = []  # out-of-order responses: [responses still to overtake, pdu, response, note]
@@ -233,6 +237,28 @@ class SmppConnection(asyncio.Protocol):
                 except OSError:
                     pass
         server.active = True
+
+    def pause_writing(self) -> None:
+        """The peer stopped reading (the transport's buffer is full): stop reading its requests and sending it deliveries."""
+        self._write_paused = True
+        transport = self.transport
+        log.info("session %d: the peer is not reading its responses; input paused until it does", self.id)
+        if transport is not None and not transport.is_closing() and transport.is_reading():
+            transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        """The peer read enough: read its requests again (unless a stall fault holds them) and send what waited."""
+        self._write_paused = False
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        log.info("session %d: the peer reads again; input resumed", self.id)
+        if self._stall_timer is None and not transport.is_reading():
+            transport.resume_reading()
+        self._pump()
+        if self.account is not None and self.server._queues.get(self.account.system_id):
+            self.server._drain_account(self.account.system_id)
+        self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Unregister; requeue deliveries that were not acknowledged, so nothing is lost."""
@@ -651,7 +677,7 @@ class SmppConnection(asyncio.Protocol):
 
         def resume() -> None:
             self._stall_timer = None
-            if self.transport is not None and not self.transport.is_closing() and not self.transport.is_reading():
+            if self.transport is not None and not self.transport.is_closing() and not self.transport.is_reading() and not self._write_paused:
                 self.transport.resume_reading()
 
         if self._stall_timer is not None:  # a new stall replaces the one under way
@@ -833,7 +859,7 @@ class SmppConnection(asyncio.Protocol):
         """Send queued deliveries while the window allows."""
         session = self.session
         faults = self.server.faults
-        while self.pending and session.can_receive_messages and session.can_send_request() and not self._write_shut:
+        while self.pending and session.can_receive_messages and session.can_send_request() and not self._write_shut and not self._write_paused:
             delivery = self.pending.popleft()
             if faults.watch_out and not delivery.fault_checked:
                 delivery.fault_checked = True
@@ -1502,7 +1528,7 @@ class SmscServer:
             for i in range(count):
                 conn = receivers[(start + i) % count]
                 session = conn.session
-                if not conn.pending and session.can_send_request() and session.can_receive_messages:
+                if not conn.pending and session.can_send_request() and session.can_receive_messages and not conn._write_paused:
                     conn.pending.append(queue.popleft())
                     conn._pump()
                     self._mark_dirty(conn)
