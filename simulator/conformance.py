@@ -61,11 +61,6 @@ RESPONSE_BIT = 0x80000000
 UDHI = 0x40
 # The notes the server writes on a request it counted beyond the session's window (see server.py).
 _WINDOW_NOTE = re.compile(r"(?:beyond|exceeded) the window of (\d+)")
-# Fault notes (server.py: "<rule label>: <action>"): a request the simulator chose never to answer holds
-# the gateway's window only until unanswered_timeout (the gateway may give up on it); an SMSC request the simulator itself
-# wrote late or wrong (split, coalesced, stalled, malformed) cannot judge how fast the gateway answers.
-_SILENCED = re.compile(r"^fault rule \d+[^:]*: .*\b(?:no response|half-close before)\b")
-_SHAPED = re.compile(r"^fault rule \d+[^:]*: .*\b(?:split in|coalesced with|stall reading|malformed)\b")
 
 
 @dataclass(frozen=True)
@@ -416,7 +411,9 @@ class _Analysis:
                 if pdu.RESPONSE is not None:
                     from_peer.setdefault(pdu.sequence_number, []).append(entry)
                     outstanding += 1
-                    if _SILENCED.search(entry.note):
+                    # A request a fault rule chose never to answer holds the gateway's window only until
+                    # unanswered_timeout: the gateway may give up on it.
+                    if entry.fault is not None and entry.fault.silences:
                         silenced.append(entry)
                     if window is not None and outstanding > window:
                         self.window_reported.add(entry.index)
@@ -462,7 +459,9 @@ class _Analysis:
                     excused = (window or 1) - 1 - outstanding
                     pause = _Pause(entry, entry.wall + self.options.throttle_backoff, max(0, excused))
             elif entry.direction == OUT:
-                if pdu.RESPONSE is not None and not _SHAPED.search(entry.note):
+                # An SMSC request a fault rule wrote late or wrong (split, coalesced, stalled, malformed)
+                # cannot judge how fast the gateway answers.
+                if pdu.RESPONSE is not None and not (entry.fault is not None and entry.fault.shapes_output):
                     from_smsc[pdu.sequence_number] = entry
                 if pdu.command_id == C.unbind and link_from is not None:
                     self._link_gap(session, link_from, entry, "the SMSC's unbind")

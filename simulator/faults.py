@@ -232,6 +232,16 @@ class FaultAction:
         return self.status is not None or self.generic_nack is not None or "before" in (self.close, self.reset, self.half_close)
 
     @property
+    def silences(self) -> bool:
+        """True when the request never gets our answer (no response, or the sending side shut before it)."""
+        return not self.respond or self.half_close == "before"
+
+    @property
+    def shapes_output(self) -> bool:
+        """True when the PDU goes out split, coalesced, corrupted, or behind a reading stall."""
+        return isinstance(self.split, Split) or isinstance(self.coalesce, Coalesce) or self.stall is not None or isinstance(self.malformed, Malformed)
+
+    @property
     def changes_anything(self) -> bool:
         """False for an action that leaves everything as it was."""
         return self != FaultAction()

@@ -304,17 +304,17 @@ class SmppConnection(asyncio.Protocol):
             self.closed_by = BY_SMSC
             self.transport.close()
 
-    def _send(self, pdu: P.Pdu, note: str = "") -> P.Pdu:
+    def _send(self, pdu: P.Pdu, note: str = "", fault: FaultAction | None = None) -> P.Pdu:
         sent = self.session.send(pdu)
         if self._debug:
             log.debug("session %d -> %s", self.id, sent)
         if self.server.pdu_log is not None:
-            self._record(OUT, sent, note)
+            self._record(OUT, sent, note, fault)
         return sent
 
-    def _record(self, direction: str, pdu: P.Pdu, note: str = "") -> None:
+    def _record(self, direction: str, pdu: P.Pdu, note: str = "", fault: FaultAction | None = None) -> None:
         self.server.pdu_log.add(  # type: ignore[union-attr]
-            self.server.clock.now(), self.id, self.account.system_id if self.account else None, direction, pdu, note
+            self.server.clock.now(), self.id, self.account.system_id if self.account else None, direction, pdu, note, fault
         )
 
     def _on_request(self, pdu: P.Pdu) -> None:
@@ -473,7 +473,7 @@ class SmppConnection(asyncio.Protocol):
         note = f"{rule.label}: {action.describe()}"
         log.info("session %d %s seq=%d: %s", self.id, pdu.command_name, pdu.sequence_number, note)
         if server.pdu_log is not None:
-            self._record(IN, pdu, note)
+            self._record(IN, pdu, note, action)
         cut = _cut_of(action)
         if cut is not None and cut[1] == "before":
             self._fired(rule, pdu, None)
@@ -563,10 +563,10 @@ class SmppConnection(asyncio.Protocol):
             # Back to the account's queue after the delay (not this bind's: it may be gone by then).
             server.hold_delivery(delivery, delay)
             return True
-        self._send_shaped(action, note, lambda: self._send_delivery(delivery, note))
+        self._send_shaped(action, note, lambda: self._send_delivery(delivery, note, action))
         if action.duplicate:
             if self.session.can_send_request():
-                self._send(delivery.pdu.with_sequence(0), f"{note} (second copy)")
+                self._send(delivery.pdu.with_sequence(0), f"{note} (second copy)", action)
                 server.stats.deliveries_sent += 1
             else:
                 log.info("session %d: second copy of %s not sent: the window is full", self.id, pdu.command_name)
@@ -871,10 +871,10 @@ class SmppConnection(asyncio.Protocol):
                     continue
             self._send_delivery(delivery)
 
-    def _send_delivery(self, delivery: Delivery, note: str = "") -> None:
+    def _send_delivery(self, delivery: Delivery, note: str = "", fault: FaultAction | None = None) -> None:
         pdu = delivery.pdu
         try:
-            sent = self._send(pdu if pdu.sequence_number == 0 else pdu.with_sequence(0), note)
+            sent = self._send(pdu if pdu.sequence_number == 0 else pdu.with_sequence(0), note, fault)
         except PduEncodeError as exc:
             # A PDU nobody can send: say so to whoever waits for it (and the teardown check), never hang.
             log.error("session %d: %s for %s cannot be encoded, dropped: %s", self.id, pdu.command_name, delivery.system_id, exc)

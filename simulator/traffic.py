@@ -7,11 +7,14 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 from .matching import pdu_field, pdu_matches, pdu_mismatches, pdu_text
 from .smpp.constants import status_name
 from .smpp.pdu import Pdu
+
+if TYPE_CHECKING:
+    from .faults import FaultAction
 
 IN = "in"  # from the peer (gateway/ESME) to the SMSC
 OUT = "out"  # from the SMSC to the peer
@@ -37,6 +40,9 @@ class LoggedPdu:
     pdu: Pdu
     note: str = ""
     wall: float = 0.0
+    # The FaultAction a fault rule applied to this PDU (None for the rest): what conformance checks
+    # read to tell a request the SMSC silenced, or a delivery it shaped, from the gateway's doing.
+    fault: FaultAction | None = None
 
     @property
     def command(self) -> str:
@@ -189,9 +195,11 @@ class PduLog:
         self.changed = threading.Condition()
         self.listeners: list[Callable[[LoggedPdu], None]] = []
 
-    def add(self, at: float, session: int, system_id: str | None, direction: str, pdu: Pdu, note: str = "") -> LoggedPdu:
-        """Record one PDU and wake waiters."""
-        entry = LoggedPdu(next(self._counter), at, session, system_id, direction, pdu, note, time.monotonic())
+    def add(
+        self, at: float, session: int, system_id: str | None, direction: str, pdu: Pdu, note: str = "", fault: FaultAction | None = None
+    ) -> LoggedPdu:
+        """Record one PDU (with the fault action applied to it, if any) and wake waiters."""
+        entry = LoggedPdu(next(self._counter), at, session, system_id, direction, pdu, note, time.monotonic(), fault)
         with self.changed:
             self._newest = entry.index
             self._entries.append(entry)

@@ -29,9 +29,11 @@ class Log:
         self.entries: list[LoggedPdu] = []
         self.events: list[SessionEvent] = []
 
-    def add(self, wall: float, direction: str, pdu: P.Pdu, session: int = 1, system_id: str | None = "gw", note: str = "") -> LoggedPdu:
-        """Log one PDU."""
-        entry = LoggedPdu(len(self.entries) + 1, EPOCH + wall, session, system_id, direction, pdu, note, wall)
+    def add(
+        self, wall: float, direction: str, pdu: P.Pdu, session: int = 1, system_id: str | None = "gw", note: str = "", fault: Any = None
+    ) -> LoggedPdu:
+        """Log one PDU (fault: the FaultAction a rule applied to it)."""
+        entry = LoggedPdu(len(self.entries) + 1, EPOCH + wall, session, system_id, direction, pdu, note, wall, fault)
         self.entries.append(entry)
         return entry
 
@@ -242,6 +244,33 @@ def test_deliveries_slow_wrong_unanswered_reported() -> None:
     assert log.check(checks=["deliver_response"], now=10.0, deliver_response_ms=7000).violations[0].description.endswith(
         "answered with submit_sm_resp"
     )
+
+
+def test_fault_actions_on_logged_pdus_excuse_what_the_simulator_did_itself() -> None:
+    """The fault a rule applied is on the logged PDU: a delivery the simulator split is not the
+    gateway's slow answer, and a submit it chose never to answer stops holding the window after
+    unanswered_timeout. The notes say the same in words, but the checks do not read them."""
+    from simulator.faults import FaultAction, Split
+
+    log = Log()
+    log.bind()
+    split = P.DeliverSm(sequence_number=1)
+    log.add(1.0, OUT, split, note="anything", fault=FaultAction(split=Split(octets=4, gap="1s")))
+    log.add(4.0, IN, split.make_response())
+    plain = P.DeliverSm(sequence_number=2)
+    log.add(5.0, OUT, plain, note="fault rule 1: split in 4-octet writes")  # a note alone changes nothing
+    log.add(7.0, IN, plain.make_response())
+    assert found(log.check(checks=["deliver_response"], now=10.0)) == [
+        ("deliver_response", 1, "deliver_sm seq=2 (#5) answered after 2000 ms (limit 1000 ms)")
+    ]
+
+    silenced = Log()
+    silenced.bind()
+    silenced.add(1.0, IN, P.SubmitSm(sequence_number=2, destination_addr="33612345678"), fault=FaultAction(respond=False))
+    after = silenced.request(40.0, P.SubmitSm(sequence_number=3, destination_addr="33612345678"))
+    silenced.answer(40.0, after)
+    assert silenced.check(checks=["window"], window=1, unanswered_timeout=30).passed
+    assert not silenced.check(checks=["window"], window=1, unanswered_timeout=60).passed
 
 
 def test_delivery_unanswered_when_the_connection_closes() -> None:
