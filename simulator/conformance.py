@@ -26,7 +26,6 @@ violation reported is a violation made.
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -59,8 +58,6 @@ BINDS = frozenset({C.bind_transmitter, C.bind_receiver, C.bind_transceiver})
 GENERIC_NACK = int(C.generic_nack)
 RESPONSE_BIT = 0x80000000
 UDHI = 0x40
-# The notes the server writes on a request it counted beyond the session's window (see server.py).
-_WINDOW_NOTE = re.compile(r"(?:beyond|exceeded) the window of (\d+)")
 
 
 @dataclass(frozen=True)
@@ -500,13 +497,13 @@ class _Analysis:
         """A request the server itself counted beyond the session's window (same TCP read: not visible in log order)."""
         if window is None or request.index in self.window_reported:
             return
-        match = _WINDOW_NOTE.search(noted.note)
-        if match is None or int(match.group(1)) < window:
+        counted = noted.beyond_window
+        if counted is None or counted < window:
             return
         self.window_reported.add(request.index)
         self._report(
             WINDOW, session, request,
-            f"{_what(request)} arrived while {match.group(1)} requests were unanswered (counted by the SMSC on receipt; window {window})",
+            f"{_what(request)} arrived while {counted} requests were unanswered (counted by the SMSC on receipt; window {window})",
             *([request] if noted is request else [request, noted]),
         )
 

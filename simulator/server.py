@@ -312,9 +312,11 @@ class SmppConnection(asyncio.Protocol):
             self._record(OUT, sent, note, fault)
         return sent
 
-    def _record(self, direction: str, pdu: P.Pdu, note: str = "", fault: FaultAction | None = None) -> None:
+    def _record(
+        self, direction: str, pdu: P.Pdu, note: str = "", fault: FaultAction | None = None, beyond_window: int | None = None
+    ) -> None:
         self.server.pdu_log.add(  # type: ignore[union-attr]
-            self.server.clock.now(), self.id, self.account.system_id if self.account else None, direction, pdu, note, fault
+            self.server.clock.now(), self.id, self.account.system_id if self.account else None, direction, pdu, note, fault, beyond_window
         )
 
     def _on_request(self, pdu: P.Pdu) -> None:
@@ -370,7 +372,7 @@ class SmppConnection(asyncio.Protocol):
         note = f"beyond the window of {limit}: {reaction}"
         log.info("session %d %s seq=%d %s", self.id, pdu.command_name, pdu.sequence_number, note)
         if server.pdu_log is not None:
-            self._record(IN, pdu, note)
+            self._record(IN, pdu, note, beyond_window=limit)
         status = server.config.peer_window_full_status
         if reaction == "disconnect":
             self.disconnect_now()
@@ -818,7 +820,7 @@ class SmppConnection(asyncio.Protocol):
                 if event.pdu is not None:
                     self._record(IN, event.pdu)
                     if event.pdu.RESPONSE is not None:
-                        self._record(OUT, event.pdu.make_response(event.status), f"rejected: {event.reason}")
+                        self._record(OUT, event.pdu.make_response(event.status), f"rejected: {event.reason}", beyond_window=event.window)
                 else:
                     nack = P.GenericNack(command_status=event.status, sequence_number=event.sequence_number)
                     self._record(OUT, nack, f"rejected {_command_name(event.command_id)}: {event.reason}")

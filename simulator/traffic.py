@@ -43,6 +43,9 @@ class LoggedPdu:
     # The FaultAction a fault rule applied to this PDU (None for the rest): what conformance checks
     # read to tell a request the SMSC silenced, or a delivery it shaped, from the gateway's doing.
     fault: FaultAction | None = None
+    # On a request the SMSC counted beyond a window of this many unanswered requests (or on its
+    # refusal): requests of one TCP read are counted on receipt, which log order does not show.
+    beyond_window: int | None = None
 
     @property
     def command(self) -> str:
@@ -196,10 +199,18 @@ class PduLog:
         self.listeners: list[Callable[[LoggedPdu], None]] = []
 
     def add(
-        self, at: float, session: int, system_id: str | None, direction: str, pdu: Pdu, note: str = "", fault: FaultAction | None = None
+        self,
+        at: float,
+        session: int,
+        system_id: str | None,
+        direction: str,
+        pdu: Pdu,
+        note: str = "",
+        fault: FaultAction | None = None,
+        beyond_window: int | None = None,
     ) -> LoggedPdu:
-        """Record one PDU (with the fault action applied to it, if any) and wake waiters."""
-        entry = LoggedPdu(next(self._counter), at, session, system_id, direction, pdu, note, time.monotonic(), fault)
+        """Record one PDU (with the fault action applied to it, or the window it was beyond, if any) and wake waiters."""
+        entry = LoggedPdu(next(self._counter), at, session, system_id, direction, pdu, note, time.monotonic(), fault, beyond_window)
         with self.changed:
             self._newest = entry.index
             self._entries.append(entry)

@@ -30,10 +30,18 @@ class Log:
         self.events: list[SessionEvent] = []
 
     def add(
-        self, wall: float, direction: str, pdu: P.Pdu, session: int = 1, system_id: str | None = "gw", note: str = "", fault: Any = None
+        self,
+        wall: float,
+        direction: str,
+        pdu: P.Pdu,
+        session: int = 1,
+        system_id: str | None = "gw",
+        note: str = "",
+        fault: Any = None,
+        beyond_window: int | None = None,
     ) -> LoggedPdu:
-        """Log one PDU (fault: the FaultAction a rule applied to it)."""
-        entry = LoggedPdu(len(self.entries) + 1, EPOCH + wall, session, system_id, direction, pdu, note, wall, fault)
+        """Log one PDU (fault: the FaultAction a rule applied to it; beyond_window: the window the SMSC counted it beyond)."""
+        entry = LoggedPdu(len(self.entries) + 1, EPOCH + wall, session, system_id, direction, pdu, note, wall, fault, beyond_window)
         self.entries.append(entry)
         return entry
 
@@ -55,9 +63,9 @@ class Log:
         self.add(wall, IN, pdu, session, note=note)
         return pdu
 
-    def answer(self, wall: float, request: P.Pdu, status: int = 0, session: int = 1, note: str = "") -> None:
+    def answer(self, wall: float, request: P.Pdu, status: int = 0, session: int = 1, note: str = "", beyond_window: int | None = None) -> None:
         """The SMSC answers a request of the gateway."""
-        self.add(wall, OUT, request.make_response(status), session, note=note)
+        self.add(wall, OUT, request.make_response(status), session, note=note, beyond_window=beyond_window)
 
     def submit(self, wall: float, seq: int, status: int | None = 0, session: int = 1, **fields: Any) -> P.Pdu:
         """A submit_sm from the gateway, answered at once unless status is None."""
@@ -113,7 +121,7 @@ def test_window_counted_by_the_smsc_in_one_read_is_reported() -> None:
     log.bind()
     log.submit(0.1, seq=2)
     refused = log.request(0.1, P.SubmitSm(sequence_number=3))
-    log.answer(0.1, refused, S.ESME_RMSGQFUL, note="rejected: peer exceeded the window of 1 unanswered requests")
+    log.answer(0.1, refused, S.ESME_RMSGQFUL, note="rejected: peer exceeded the window of 1 unanswered requests", beyond_window=1)
     report = log.check(window=1, checks=["window"])
     assert found(report) == [
         ("window", 1, "submit_sm seq=3 (#5) arrived while 1 requests were unanswered (counted by the SMSC on receipt; window 1)")
@@ -721,3 +729,23 @@ def test_kannel_unbinds_before_it_stops(smsc: Any, kannel: Any) -> None:
     smsc.wait_for("unbind", direction="in")
     report = smsc.assert_conformant(enquire_link_interval=30)
     assert "unbind_before_close" in report.checks
+
+
+@pytest.mark.parametrize("reaction", [None, "ESME_RTHROTTLED"], ids=["session-refusal", "window_reaction"])
+def test_requests_of_one_read_beyond_the_window_are_reported_from_a_real_session(reaction: str | None, smsc_factory: Any) -> None:
+    """smpplib sends three submit_sm in one write on a window of 2: the SMSC counts the third beyond the
+    window on receipt (the session refuses it, or the account's window_reaction answers it), although the
+    log shows the first two answered before it; the check reads that from the logged PDU, not a note."""
+    account = {**GATEWAY, **({"window_reaction": reaction} if reaction else {})}
+    smsc = smsc_factory(network="open", accounts=[account], strict=False)
+    client = smpplib_client(smsc)
+    pdus = [smpplib.smpp.make_pdu("submit_sm", client=client, destination_addr="33612345678", short_message=b"hi") for _ in range(3)]
+    client._socket.sendall(b"".join(p.generate() for p in pdus))
+    statuses = sorted(client.read_pdu().status for _ in range(3))
+    assert statuses == [0, 0, int(S.ESME_RTHROTTLED if reaction else S.ESME_RMSGQFUL)]
+    report = smsc.conformance(checks=["window"])
+    assert [v.description.split(" arrived")[1] for v in report.violations] == [
+        " while 2 requests were unanswered (counted by the SMSC on receipt; window 2)"
+    ]
+    client.unbind()
+    client.disconnect()

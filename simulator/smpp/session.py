@@ -147,6 +147,7 @@ class RequestRejected:
     status: int
     reason: str
     pdu: Pdu | None = None
+    window: int | None = None  # the peer window the request was beyond, when that was the reason
 
 
 @dataclass(slots=True)
@@ -431,6 +432,7 @@ class Session:
                 f"peer exceeded the window of {self.config.peer_window} unanswered requests",
                 events,
                 pdu,
+                window=self.config.peer_window,
             )
             return
         if command_id in BIND_IDS:
@@ -463,7 +465,9 @@ class Session:
             self._close_after_flush = True
         events.append(ResponseReceived(pdu, request, elapsed))
 
-    def _reject(self, command_id: int, seq: int, status: int, reason: str, events: list[Event], pdu: Pdu | None) -> None:
+    def _reject(
+        self, command_id: int, seq: int, status: int, reason: str, events: list[Event], pdu: Pdu | None, window: int | None = None
+    ) -> None:
         self.counters.rejected += 1
         response_id = command_id | RESPONSE_BIT
         if response_id in _RESPONSE_CLASSES:
@@ -471,7 +475,7 @@ class Session:
         else:
             reply = GenericNack(sequence_number=seq, command_status=status)
         self._write(reply)
-        events.append(RequestRejected(command_id, seq, status, reason, pdu))
+        events.append(RequestRejected(command_id, seq, status, reason, pdu, window))
 
     def _protocol_error(self, exc: PduError, events: list[Event]) -> None:
         self.counters.protocol_errors += 1
