@@ -35,7 +35,7 @@ from ..smpp.tlv import TLV_BY_NAME, Tlv
 from ..traffic import LoggedPdu
 from . import scenario as S
 from .esme import SyncEsme
-from .smsc import SimulatedSmsc
+from .smsc import SimulatedSmsc, counter_problems
 from .waiting import claim_first, unclaimed_within
 
 DEFAULT_TIMEOUT = 5.0  # real seconds an expectation waits for what it expects
@@ -555,14 +555,9 @@ class RemoteTarget(Target):
         for session in sessions:
             if session["in_flight"]:
                 found.append(f"session {session['id']}: {session['in_flight']} deliver_sm never answered")
-        for account in self.call("GET", "/accounts")["accounts"]:
-            if account.get("queued_deliveries"):
-                found.append(f"{account['queued_deliveries']} deliver_sm/data_sm for {account['system_id']} still queued: no receiver bind took them")
+        queued = {account["system_id"]: account.get("queued_deliveries", 0) for account in self.call("GET", "/accounts")["accounts"]}
         counters = self.call("GET", "/stats")["server"]
-        if counters["handler_errors"]:
-            found.append(f"{counters['handler_errors']} internal error(s) in the simulator")
-        if counters["protocol_errors"]:
-            found.append(f"{counters['protocol_errors']} malformed PDU(s) received (answered generic_nack)")
+        found.extend(counter_problems(queued, counters["handler_errors"], counters["protocol_errors"]))
         return found
 
     def conformance(self, options: Mapping[str, Any]) -> dict[str, Any]:

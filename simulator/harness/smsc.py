@@ -144,6 +144,16 @@ def resolve_config(
     return replace(resolved, **changes) if changes else resolved
 
 
+def counter_problems(queued: Mapping[str, int], handler_errors: int, protocol_errors: int) -> list[str]:
+    """What the server's counters say went wrong, for a teardown check in process or against a remote simulator."""
+    found = [f"{count} deliver_sm/data_sm for {system_id} still queued: no receiver bind took them" for system_id, count in queued.items() if count]
+    if handler_errors:
+        found.append(f"{handler_errors} internal error(s) in the simulator")
+    if protocol_errors:
+        found.append(f"{protocol_errors} malformed PDU(s) received (answered generic_nack)")
+    return found
+
+
 class SimulatedSmsc:
     """A running simulator for one test: see the module docstring; use as a context manager or start()/stop()."""
 
@@ -523,14 +533,8 @@ class SimulatedSmsc:
         for rule in self.run(self.server.faults.unmet):
             found.append(f"expectation never met: {rule.describe()}")
         queued = self.run(lambda: {a.system_id: self.server.queued_deliveries(a.system_id) for a in self.config.accounts})
-        for system_id, count in queued.items():
-            if count:
-                found.append(f"{count} deliver_sm/data_sm for {system_id} still queued: no receiver bind took them")
         stats = self.stats
-        if stats.handler_errors:
-            found.append(f"{stats.handler_errors} internal error(s) in the simulator")
-        if self.strict and stats.protocol_errors:
-            found.append(f"{stats.protocol_errors} malformed PDU(s) received (answered generic_nack)")
+        found.extend(counter_problems(queued, stats.handler_errors, stats.protocol_errors if self.strict else 0))
         for record in self._errors.records:
             found.append(f"simulator logged {record.levelname}: {record.getMessage()}")
         return found
