@@ -191,6 +191,15 @@ def check_log_conformance(log: PduLog, config: Any, *, now: float | None = None,
     return check_conformance(entries, events, now=time.monotonic() if now is None else now, **options)
 
 
+class OptionError(ValueError):
+    """A conformance option that cannot be used: `field` names it, `detail` says why; str() is 'field: detail'."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
 @dataclass(frozen=True)
 class ConformanceOptions:
     """The checks' settings, validated (ValueError naming the option otherwise).
@@ -220,33 +229,33 @@ class ConformanceOptions:
         for name in ("throttle_backoff", "deliver_response_ms", "enquire_link_tolerance", "unanswered_timeout", "enquire_link_interval"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
-                raise ValueError(f"{name}: must be a finite number, not {value!r}")
+                raise OptionError(name, f"must be a finite number, not {value!r}")
         if not self.unanswered_timeout >= 0:
-            raise ValueError("unanswered_timeout: cannot be negative")
+            raise OptionError("unanswered_timeout", "cannot be negative")
         if self.checks is not None and not self.checks:
-            raise ValueError("checks: names no check (leave it out for every check)")
+            raise OptionError("checks", "names no check (leave it out for every check)")
         for name in self.checks or ():
             if name not in CHECKS:
-                raise ValueError(f"checks: unknown check {name!r} (known: {', '.join(CHECKS)})")
+                raise OptionError("checks", f"unknown check {name!r} (known: {', '.join(CHECKS)})")
         windows = self.window.values() if isinstance(self.window, Mapping) else [self.window] if self.window is not None else []
         if any(not isinstance(w, int) or w < 1 for w in windows):
-            raise ValueError(f"window: must be a whole number of at least 1, not {self.window!r}")
+            raise OptionError("window", f"must be a whole number of at least 1, not {self.window!r}")
         if not self.throttle_backoff >= 0:
-            raise ValueError("throttle_backoff: cannot be negative")
+            raise OptionError("throttle_backoff", "cannot be negative")
         if not self.deliver_response_ms > 0:
-            raise ValueError("deliver_response_ms: must be positive")
+            raise OptionError("deliver_response_ms", "must be positive")
         if self.enquire_link_interval is not None and not self.enquire_link_interval > 0:
-            raise ValueError("enquire_link_interval: must be positive")
+            raise OptionError("enquire_link_interval", "must be positive")
         if not self.enquire_link_tolerance >= 0:
-            raise ValueError("enquire_link_tolerance: cannot be negative")
+            raise OptionError("enquire_link_tolerance", "cannot be negative")
         if self.receipts_on is not None and self.receipts_on not in RECEIPT_POLICIES:
-            raise ValueError(f"receipts_on: must be one of {', '.join(RECEIPT_POLICIES)}, not {self.receipts_on!r}")
+            raise OptionError("receipts_on", f"must be one of {', '.join(RECEIPT_POLICIES)}, not {self.receipts_on!r}")
         if self.checks is not None and WINDOW in self.checks and self.window is None:
-            raise ValueError("checks: window needs the window the gateway was given")
+            raise OptionError("checks", "window needs the window the gateway was given")
         if self.checks is not None and ENQUIRE_LINK in self.checks and self.enquire_link_interval is None:
-            raise ValueError("checks: enquire_link needs enquire_link_interval")
+            raise OptionError("checks", "enquire_link needs enquire_link_interval")
         if self.checks is not None and SEGMENT_RECEIPTS in self.checks and self.receipts_on is None:
-            raise ValueError(f"checks: segment_receipts needs receipts_on ({', '.join(RECEIPT_POLICIES)})")
+            raise OptionError("checks", f"segment_receipts needs receipts_on ({', '.join(RECEIPT_POLICIES)})")
 
     def plan(self) -> tuple[tuple[str, ...], dict[str, str]]:
         """(the checks to run, {check skipped: why})."""

@@ -144,7 +144,15 @@ def error_of(text: str) -> str:
         ),
         (
             "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - expect_conformance: {deliver_response_ms: .inf}\n",
-            "s.yaml:6: stages[0].steps[0].expect_conformance.deliver_response_ms: must be a positive finite number",
+            "s.yaml:6: stages[0].steps[0].expect_conformance.deliver_response_ms: must be a finite number",
+        ),
+        (
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - expect_conformance: {checks: [segment_receipts]}\n",
+            "s.yaml:6: stages[0].steps[0].expect_conformance.checks: segment_receipts needs receipts_on (all, first, last, any)",
+        ),
+        (
+            "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - expect_conformance: {window: 0, enquire_link_interval: 0s}\n",
+            "s.yaml:6: stages[0].steps[0].expect_conformance.window: must be a whole number of at least 1, not 0",
         ),
     ],
 )
