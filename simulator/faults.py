@@ -21,7 +21,6 @@ nothing, and the harness fails a test whose counted expectations never matched.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import random
 from collections import deque
@@ -58,7 +57,6 @@ SHORTHANDS: dict[str, dict[str, Any]] = {
 }
 # How long an out-of-order response waits for later responses to overtake it before it goes out anyway.
 OUT_OF_ORDER_HOLD = 1.0
-_rule_ids = itertools.count(1)
 
 
 def _when(name: str, value: str | None) -> None:
@@ -571,7 +569,7 @@ class FaultRule:
     installed_at: float = 0.0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     origin: str = "runtime"  # 'config' for the rules of the configuration (reinstalled by a reset)
-    id: int = field(default_factory=lambda: next(_rule_ids))
+    id: int = 0  # the install order in its FaultRules, from 1 (a reset starts again, as the seed's run does)
     seen: int = 0
     hits: int = 0
 
@@ -666,7 +664,7 @@ class FaultRules:
         """Install a rule after the existing ones; its generator is seeded from the seed and the install order."""
         self._installed += 1
         rng = random.Random(f"{self.seed}/fault/{self._installed}")
-        rule = FaultRule(spec, installed_at=now, rng=rng, origin=origin)
+        rule = FaultRule(spec, installed_at=now, rng=rng, origin=origin, id=self._installed)
         self.rules.append(rule)
         self._refresh()
         return rule

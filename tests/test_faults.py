@@ -635,3 +635,12 @@ def test_the_simulators_own_shaping_is_not_blamed_on_the_gateway(smsc: Simulated
     raw.sock.sendall(encode(mo.make_response()))
     smsc.wait_for("deliver_sm_resp")
     assert smsc.conformance(system_id=smsc.system_id, deliver_response_ms=200).passed
+
+
+def test_rule_ids_count_per_simulator_and_restart_with_a_reset(smsc_factory) -> None:
+    """Same scenario, same ids: a rule's id is its install order in that simulator, not a process-wide count."""
+    first, second = smsc_factory(network="open"), smsc_factory(network="open")
+    assert [first.faults.add("query_sm", do={"status": "ESME_RSYSERR"}).id for _ in range(2)] == [1, 2]
+    assert second.faults.add("cancel_sm", do={"status": "ESME_RSYSERR"}).id == 1
+    first.reset()
+    assert first.faults.add("query_sm", do={"status": "ESME_RSYSERR"}).label == "fault rule 1"
