@@ -383,6 +383,21 @@ def status_label(status: int) -> str:
 _BOUNDS = ("gt", "gte", "lt", "lte")
 
 
+# The keys of the matcher mappings to_matcher() knows: a mapping that mixes them with other keys is a
+# mistake to point out ({regex: ..., flags: i}), not a literal mapping that would never match. A
+# misspelt key alone ({regx: ...}) cannot be told from a field name ({note: ...} is one, near 'not').
+MATCHER_KEYS = ("any", "anything", "present", "type", "regex", "approx", "tolerance", "range", "one_of", "contains", "not", "equals")
+
+
+def _check_not_a_matcher(keys: set[Any]) -> None:
+    """ValueError for a mapping that looks like a matcher but is none ({equals: ...} writes a literal mapping)."""
+    names = set(MATCHER_KEYS) | set(_BOUNDS)
+    used = sorted(k for k in keys if k in names)
+    if used:
+        others = sorted(str(k) for k in keys if k not in names)
+        raise ValueError(f"matcher keys {', '.join(used)} cannot be combined with {', '.join(others) or 'each other'} (a literal mapping: {{equals: ...}})")
+
+
 def to_matcher(value: Any) -> Any:
     """A YAML expectation as simulator.matching understands it: mappings naming a matcher become Matchers.
 
@@ -419,6 +434,7 @@ def to_matcher(value: Any) -> Any:
             return Not(to_matcher(value["not"]))
         if keys == {"equals"}:
             return value["equals"]
+        _check_not_a_matcher(keys)
         return {k: to_matcher(v) for k, v in value.items()}
     if isinstance(value, list):
         return [to_matcher(v) for v in value]

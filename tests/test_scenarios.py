@@ -196,6 +196,18 @@ def test_yaml_matchers(yaml_value: object, good: object, bad: object) -> None:
         assert not M.value_matches(bad, matcher)
 
 
+@pytest.mark.parametrize("yaml_value", [{"regex": "^a", "flags": "i"}, {"gt": 1, "type": "int"}, {"contains": "x", "not": "y"}])
+def test_matcher_keys_mixed_with_others_are_refused_not_taken_literally(yaml_value: dict) -> None:
+    with pytest.raises(ValueError, match=r"cannot be combined with .*\{equals: \.\.\.\}"):
+        to_matcher(yaml_value)
+    assert to_matcher({"equals": yaml_value}) == yaml_value  # a literal mapping says so
+
+
+def test_a_matcher_mixed_with_other_keys_names_file_line_and_key() -> None:
+    text = "name: x\ndescription: d\nstages:\n  - name: s\n    steps:\n      - expect_pdu: {command: submit_sm, text: {regex: '^a', flags: i}}\n"
+    assert error_of(text).startswith("s.yaml:6: stages[0].steps[0].expect_pdu.text: bad matcher: matcher keys regex cannot be combined with flags")
+
+
 def test_variables_keep_types_format_strings_and_follow_dots() -> None:
     variables = Variables({"n": 5, "resp": {"message_id": "ab", "parts": [1, 2]}, "flag": True})
     assert variables.expand("{n}") == 5
