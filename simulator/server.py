@@ -54,6 +54,7 @@ from .traffic import BY_PEER, BY_SMSC, CLOSED, CONNECTED, IN, OUT, PduLog
 log = logging.getLogger("simulator.server")
 
 BIND_TYPE = {C.bind_transmitter: "transmitter", C.bind_receiver: "receiver", C.bind_transceiver: "transceiver"}
+_BIND_OR_UNBIND = frozenset({*BIND_TYPE, C.unbind})
 TIMER_TICK = 0.1
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
@@ -388,10 +389,14 @@ class SmppConnection(asyncio.Protocol):
         self.flush()
         self.close()
 
-    def _handle(self, pdu: P.Pdu, **options: bool) -> P.Pdu | None:
+    def _handle(self, pdu: P.Pdu, throttle: bool = True) -> P.Pdu | None:
+        """The handler's response; throttle=False (submits only) skips the throttles a delay reaction already passed."""
         handler = self.server._handlers.get(pdu.command_id)
         try:
-            return handler(self, pdu, **options) if handler is not None else pdu.make_response(S.ESME_RINVCMDID)
+            if handler is None:
+                return pdu.make_response(S.ESME_RINVCMDID)
+            # A plain call for the bulk of requests: no keyword arguments to pack.
+            return handler(self, pdu) if throttle else handler(self, pdu, throttle=False)
         except Exception:  # noqa: BLE001 - answer ESME_RSYSERR and keep serving
             log.exception("session %d: handler for %s failed", self.id, pdu.command_name)
             self.server.stats.handler_errors += 1
@@ -417,10 +422,10 @@ class SmppConnection(asyncio.Protocol):
             if self._overtaking:
                 self._overtaken()
         command_id = pdu.command_id
-        if command_id in BIND_TYPE or command_id == C.unbind:
+        if command_id in _BIND_OR_UNBIND:
             self.server._receivers.clear()
-        if command_id in BIND_TYPE and self.session.is_bound:
-            self.server._drain_account(self.account.system_id if self.account else "")
+            if command_id in BIND_TYPE and self.session.is_bound:
+                self.server._drain_account(self.account.system_id if self.account else "")
 
     def answer(
         self,
