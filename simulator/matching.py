@@ -386,15 +386,14 @@ _BOUNDS = ("gt", "gte", "lt", "lte")
 # The keys of the matcher mappings to_matcher() knows: a mapping that mixes them with other keys is a
 # mistake to point out ({regex: ..., flags: i}), not a literal mapping that would never match. A
 # misspelt key alone ({regx: ...}) cannot be told from a field name ({note: ...} is one, near 'not').
-MATCHER_KEYS = ("any", "anything", "present", "type", "regex", "approx", "tolerance", "range", "one_of", "contains", "not", "equals")
+MATCHER_KEYS = frozenset({"any", "anything", "present", "type", "regex", "approx", "tolerance", "range", "one_of", "contains", "not", "equals", *_BOUNDS})
 
 
 def _check_not_a_matcher(keys: set[Any]) -> None:
     """ValueError for a mapping that looks like a matcher but is none ({equals: ...} writes a literal mapping)."""
-    names = set(MATCHER_KEYS) | set(_BOUNDS)
-    used = sorted(k for k in keys if k in names)
+    used = sorted(k for k in keys if k in MATCHER_KEYS)
     if used:
-        others = sorted(str(k) for k in keys if k not in names)
+        others = sorted(str(k) for k in keys if k not in MATCHER_KEYS)
         raise ValueError(f"matcher keys {', '.join(used)} cannot be combined with {', '.join(others) or 'each other'} (a literal mapping: {{equals: ...}})")
 
 

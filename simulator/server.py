@@ -84,6 +84,12 @@ class Delivery:
     expires_at: float = float("inf")
     fault_checked: bool = False  # fault rules on sent PDUs look at a delivery once, not at every re-send
 
+    def fail(self, exc: BaseException) -> None:
+        """Tell whoever waits for it that it will never be answered (the failure counts as retrieved)."""
+        if self.future is not None and not self.future.done():
+            self.future.set_exception(exc)
+            self.future.exception()  # retrieved: nobody has to await a failed delivery
+
 
 @dataclass
 class ServerStats:
@@ -256,9 +262,7 @@ class SmppConnection(asyncio.Protocol):
         log.info("session %d: the peer reads again; input resumed", self.id)
         if self._stall_timer is None and not transport.is_reading():
             transport.resume_reading()
-        self._pump()
-        if self.account is not None and self.server._queues.get(self.account.system_id):
-            self.server._drain_account(self.account.system_id)
+        self._send_waiting()
         self.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -810,16 +814,13 @@ class SmppConnection(asyncio.Protocol):
                     server._retry_delivery(delivery, event.pdu.command_status)
                 elif delivery.future is not None and not delivery.future.done():
                     delivery.future.set_result(event.pdu)
-            self._pump()
             # Window room on this bind also serves what waits at the account level.
-            if self.account is not None and server._queues.get(self.account.system_id):
-                server._drain_account(self.account.system_id)
+            self._send_waiting()
         elif isinstance(event, RequestRejected):
             server.stats.rejected += 1
-            session = self.session
-            if self.account is not None and event.status == session.config.window_full_status and session.unanswered >= session.config.peer_window:
+            if self.account is not None and event.window is not None:
                 # The session refused a request beyond the window itself (no window_reaction set): count the trip.
-                trip = Trip(server.clock.now(), self.account.system_id, "window", f"bind {self.id}", status_name(event.status), f"window of {session.config.peer_window} unanswered requests")
+                trip = Trip(server.clock.now(), self.account.system_id, "window", f"bind {self.id}", status_name(event.status), f"window of {event.window} unanswered requests")
                 server.network.throttle_trips.record(trip)
             if server.pdu_log is not None:
                 if event.pdu is not None:
@@ -864,9 +865,8 @@ class SmppConnection(asyncio.Protocol):
 
     def _pump(self) -> None:
         """Send queued deliveries while the window allows."""
-        session = self.session
         faults = self.server.faults
-        while self.pending and session.can_receive_messages and session.can_send_request() and not self._write_shut and not self._write_paused:
+        while self.pending and self.accepts_deliveries:
             delivery = self.pending.popleft()
             if faults.watch_out and not delivery.fault_checked:
                 delivery.fault_checked = True
@@ -878,6 +878,18 @@ class SmppConnection(asyncio.Protocol):
                     continue
             self._send_delivery(delivery)
 
+    @property
+    def accepts_deliveries(self) -> bool:
+        """True when a deliver_sm may go out now: a receiver bind with window room whose peer reads and can be written to."""
+        session = self.session
+        return session.can_receive_messages and session.can_send_request() and not self._write_shut and not self._write_paused
+
+    def _send_waiting(self) -> None:
+        """Send this bind's queued deliveries, then what waits at the account level, while the window allows."""
+        self._pump()
+        if self.account is not None and self.server._queues.get(self.account.system_id):
+            self.server._drain_account(self.account.system_id)
+
     def _send_delivery(self, delivery: Delivery, note: str = "", fault: FaultAction | None = None) -> None:
         pdu = delivery.pdu
         try:
@@ -886,9 +898,7 @@ class SmppConnection(asyncio.Protocol):
             # A PDU nobody can send: say so to whoever waits for it (and the teardown check), never hang.
             log.error("session %d: %s for %s cannot be encoded, dropped: %s", self.id, pdu.command_name, delivery.system_id, exc)
             self.server.stats.handler_errors += 1
-            if delivery.future is not None and not delivery.future.done():
-                delivery.future.set_exception(exc)
-                delivery.future.exception()
+            delivery.fail(exc)
             return
         delivery.attempts += 1
         self.in_flight[sent.sequence_number] = delivery
@@ -1508,9 +1518,7 @@ class SmscServer:
                     delivery.system_id,
                     limit,
                 )
-            if delivery.future is not None and not delivery.future.done():
-                delivery.future.set_exception(DeliveryDropped(delivery.pdu.command_name, delivery.system_id, limit))
-                delivery.future.exception()  # retrieved: nobody has to await a dropped delivery
+            delivery.fail(DeliveryDropped(delivery.pdu.command_name, delivery.system_id, limit))
 
     def _drain_account(self, system_id: str) -> None:
         queue = self._queues.get(system_id)
@@ -1534,8 +1542,7 @@ class SmscServer:
         while queue:
             for i in range(count):
                 conn = receivers[(start + i) % count]
-                session = conn.session
-                if not conn.pending and session.can_send_request() and session.can_receive_messages and not conn._write_paused:
+                if not conn.pending and conn.accepts_deliveries:
                     conn.pending.append(queue.popleft())
                     conn._pump()
                     self._mark_dirty(conn)
@@ -1555,9 +1562,7 @@ class SmscServer:
             if delivery.expires_at <= now:
                 self.stats.deliveries_expired += 1
                 log.info("%s for %s expired undelivered after waiting for a receiver", delivery.pdu.command_name, delivery.system_id)
-                if delivery.future is not None and not delivery.future.done():
-                    delivery.future.set_exception(DeliveryExpired(delivery.pdu.command_name, delivery.system_id))
-                    delivery.future.exception()  # retrieved: nobody has to await an expired delivery
+                delivery.fail(DeliveryExpired(delivery.pdu.command_name, delivery.system_id))
         queue.clear()
         queue.extend(kept)
 

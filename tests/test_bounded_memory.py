@@ -18,6 +18,7 @@ from simulator.smpp.constants import MessageState as M
 
 from .smpplib_helpers import close
 from .smpplib_helpers import connect as smpplib_connect
+from .wire import take_frames
 
 
 def message(n: int, state: M = M.DELIVERED) -> Message:
@@ -198,7 +199,7 @@ def test_forgotten_messages_are_freed_without_the_garbage_collector() -> None:
             answers = bytearray()
             data = bytes(conn.transport.out)  # type: ignore[union-attr]
             conn.transport.out.clear()  # type: ignore[union-attr]
-            for frame in _frames(data):
+            for frame in take_frames(bytearray(data)):
                 decoded = codec.decode(frame)
                 if isinstance(decoded, P.DeliverSm):
                     answers += codec.encode(decoded.make_response())
@@ -215,11 +216,3 @@ def test_forgotten_messages_are_freed_without_the_garbage_collector() -> None:
     assert stored == 50
     assert alive == stored
 
-
-def _frames(data: bytes) -> list[bytes]:
-    frames, pos = [], 0
-    while pos + 4 <= len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        frames.append(data[pos : pos + length])
-        pos += length
-    return frames

@@ -1,0 +1,17 @@
+"""Raw-socket plumbing shared by the tests that read the server's bytes themselves."""
+
+from __future__ import annotations
+
+import struct
+
+
+def take_frames(buffer: bytearray) -> list[bytes]:
+    """The complete PDUs at the front of buffer, removed from it; a partial one stays for the next read."""
+    frames = []
+    while len(buffer) >= 4:
+        (length,) = struct.unpack_from(">I", buffer)
+        if len(buffer) < length:
+            break
+        frames.append(bytes(buffer[:length]))
+        del buffer[:length]
+    return frames
