@@ -12,6 +12,10 @@ round trip, and CPU use of both ends.
 
 smpplib leaves Nagle on (no TCP_NODELAY) on its socket; --nodelay both runs every variant twice,
 as smpplib ships it and with TCP_NODELAY set on client._socket after connect, and prints both.
+
+--reference also runs every variant against bench_submit.py's no-logic reference responder (a fixed
+submit_sm_resp and, with receipts, a fixed receipt in the same write): the rate smpplib reaches when
+the server costs next to nothing, i.e. the ceiling smpplib itself sets on this machine.
 """
 
 from __future__ import annotations
@@ -145,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nodelay", choices=("on", "off", "both"), default="both", help="TCP_NODELAY on smpplib's socket (default both)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per variant, interleaved; the median by rate is kept (default 1)")
     parser.add_argument("--config", type=Path, default=common.CONFIG, help="server config (default benchmarks/network.yaml)")
+    parser.add_argument("--reference", action="store_true", help="also run every variant against the no-logic reference responder")
     parser.add_argument("--json", metavar="PATH", help="also save the results as JSON")
     args = parser.parse_args(argv)
     logging.getLogger("smpp").setLevel(logging.WARNING)
@@ -153,29 +158,43 @@ def main(argv: list[str] | None = None) -> int:
     receipt_modes = {"on": [True], "off": [False], "both": [False, True]}[args.receipts]
     nodelay_modes = {"on": [True], "off": [False], "both": [False, True]}[args.nodelay]
 
+    from bench_submit import reference_argv
+
     results: list[dict[str, Any]] = []
-    proc = None
-    port = common.free_port()
+    procs: list[Any] = []
+    # (server name, receipts mode) -> (port, pid): the simulator serves both modes; the reference
+    # responder sends receipts or not for its whole life, so it runs once per mode.
+    servers: dict[tuple[str, bool], tuple[int, int]] = {}
     try:
-        proc = common.spawn(common.simulator_argv(port, args.config), server_cpu)
-        common.wait_for_port(proc, port)
-        runs: dict[tuple[bool, bool], list[dict[str, Any]]] = {}
+        port = common.free_port()
+        procs.append(common.spawn(common.simulator_argv(port, args.config), server_cpu))
+        common.wait_for_port(procs[-1], port)
+        for receipts in receipt_modes:
+            servers["simulator", receipts] = (port, procs[0].pid)
+            if args.reference:
+                ref_port = common.free_port()
+                procs.append(common.spawn(reference_argv(ref_port, receipts), server_cpu))
+                common.wait_for_port(procs[-1], ref_port)
+                servers["reference", receipts] = (ref_port, procs[-1].pid)
+        runs: dict[tuple[str, bool, bool], list[dict[str, Any]]] = {}
         # Variants alternate within each repetition, so a noisy spell hits them alike.
         for _ in range(args.repeat):
-            for receipts in receipt_modes:
+            for (server, receipts), (server_port, pid) in servers.items():
                 for nodelay in nodelay_modes:
-                    r = run_variant(port, proc.pid, receipts, nodelay, args)
-                    runs.setdefault((receipts, nodelay), []).append(r)
+                    r = run_variant(server_port, pid, receipts, nodelay, args)
+                    r["server"] = server
+                    runs.setdefault((server, receipts, nodelay), []).append(r)
                     print(
-                        f"smpplib receipts={'on ' if receipts else 'off'} TCP_NODELAY={'on ' if nodelay else 'off'}:"
+                        f"{server:<9} smpplib receipts={'on ' if receipts else 'off'} TCP_NODELAY={'on ' if nodelay else 'off'}:"
                         f" {r['rate']:>8,.0f} msg/s  p50 {r['p50_ms']:.3f} ms  p99 {r['p99_ms']:.3f} ms"
                         f"  server CPU {r['server_cpu']:.2f}  client CPU {r['client_cpu']:.2f}"
                         f"  n={r['messages']}  receipts received {r['receipts_received']}  errors {r['errors']}",
                         flush=True,
                     )
     finally:
-        common.stop(proc)
-    for (receipts, nodelay), rs in runs.items():
+        for proc in procs:
+            common.stop(proc)
+    for rs in runs.values():
         ordered = sorted(rs, key=lambda r: r["rate"])
         chosen = dict(ordered[(len(ordered) - 1) // 2])  # the median run (lower median for an even count)
         chosen["all_rates"] = [round(r["rate"]) for r in rs]
@@ -185,25 +204,33 @@ def main(argv: list[str] | None = None) -> int:
     print("=" * 96)
     print(f"synchronous smpplib client (send_message + read_pdu per message); server CPU {server_cpu}, client CPU {client_cpu}")
     print("=" * 96)
-    print(f"{'receipts':<9} {'TCP_NODELAY':<14} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'srv CPU':>8} {'cli CPU':>8} {'receipts rx':>12}  all runs msg/s")
+    print(f"{'server':<10} {'receipts':<9} {'TCP_NODELAY':<14} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'srv CPU':>8} {'cli CPU':>8} {'receipts rx':>12}  all runs msg/s")
     for r in results:
         print(
-            f"{'on' if r['receipts'] else 'off':<9} {'on' if r['nodelay'] else 'off (default)':<14} {r['rate']:>9,.0f}"
+            f"{r['server']:<10} {'on' if r['receipts'] else 'off':<9} {'on' if r['nodelay'] else 'off (default)':<14} {r['rate']:>9,.0f}"
             f" {r['p50_ms']:>8.3f} {r['p99_ms']:>8.3f} {r['server_cpu']:>8.2f} {r['client_cpu']:>8.2f} {r['receipts_received']:>12}"
             f"  {', '.join(f'{x:,}' for x in r['all_rates'])}"
         )
+    simulated = [r for r in results if r["server"] == "simulator"]
     for receipts in receipt_modes:
-        pair = {r["nodelay"]: r for r in results if r["receipts"] == receipts}
+        pair = {r["nodelay"]: r for r in simulated if r["receipts"] == receipts}
         if len(pair) == 2:
             off, on = pair[False]["rate"], pair[True]["rate"]
             change = (on - off) / off * 100 if off else math.nan
             print(f"TCP_NODELAY effect (receipts {'on' if receipts else 'off'}): {off:,.0f} -> {on:,.0f} msg/s ({change:+.1f}%)")
-    with_receipts = [r for r in results if r["receipts"] and not r["nodelay"]]
+    for r in results:
+        ref = next((x for x in results if x["server"] == "reference" and (x["receipts"], x["nodelay"]) == (r["receipts"], r["nodelay"])), None)
+        if r["server"] == "simulator" and ref and ref["rate"]:
+            print(
+                f"simulator / reference (receipts {'on' if r['receipts'] else 'off'}, TCP_NODELAY {'on' if r['nodelay'] else 'off'}):"
+                f" {r['rate']:,.0f} / {ref['rate']:,.0f} = {r['rate'] / ref['rate']:.2f}"
+            )
+    with_receipts = [r for r in simulated if r["receipts"] and not r["nodelay"]]
     if with_receipts:
         rate = with_receipts[0]["rate"]
         verdict = "PASS" if rate >= TARGET_RECEIPTS else "FAIL"
         print(f"{verdict}  target >= {TARGET_RECEIPTS:,} msg/s for smpplib as shipped (no TCP_NODELAY) with receipts on: measured {rate:,.0f}")
-        if not any(r["receipts_received"] for r in results if r["receipts"]):
+        if not any(r["receipts_received"] for r in simulated if r["receipts"]):
             print(
                 "NOTE: registered_delivery=1 was set but no deliver_sm arrived: the server does not generate delivery "
                 "receipts yet (the message lifecycle issue adds them), so 'receipts on' currently equals 'off'."

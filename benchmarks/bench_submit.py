@@ -27,7 +27,8 @@ figures are what Python's asyncio on this machine can do at all, and the simulat
 also printed as ratios to it, which survive a noisy or slower machine better than absolute rates.
 
 --receipts sets registered_delivery=1. The client answers every deliver_sm with deliver_sm_resp and
-counts them. Receipts start 2 s after the first submit_sm (the benchmark network's delivery delay),
+counts them. The reference responder then sends a fixed deliver_sm receipt right after each
+submit_sm_resp, in the same write. Receipts start 2 s after the first submit_sm (the benchmark network's delivery delay),
 so with the default 1 s warm-up the measured interval mixes phases; bench_matrix.py measures steady state.
 """
 
@@ -61,6 +62,7 @@ DELIVER_SM, DELIVER_SM_RESP = 0x05, 0x80000005
 UNBIND, UNBIND_RESP = 0x06, 0x80000006
 ENQUIRE_LINK, ENQUIRE_LINK_RESP = 0x15, 0x80000015
 MAX_PDU = 65536
+QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 WARMUP, MEASURE, STOPPED = 0, 1, 2
 CONFIGS = {
@@ -128,6 +130,8 @@ def check_templates() -> None:
         assert pdu.registered_delivery == registered_delivery and pdu.short_message == SHORT_MESSAGE  # type: ignore[attr-defined]
     decode(bind_pdu(1))
     decode(DELIVER_SM_RESP_TPL)
+    receipt = decode(REF_RECEIPT)
+    assert receipt.esm_class == 0x04 and receipt.tlv("receipted_message_id") == "1a2b3c4d" and receipt.tlv("message_state") == 2  # type: ignore[attr-defined]
 
 
 # --- the reference responder (runs in a subprocess: bench_submit.py --serve-reference) --------
@@ -136,15 +140,45 @@ REF_SUBMIT_RESP = _pdu(SUBMIT_SM_RESP, 0, b"1a2b3c4d\0")  # same size as the sim
 REF_BIND_BODY = _cstr("REFSIM")
 
 
+def receipt_template() -> bytes:
+    """A deliver_sm receipt with sequence_number 0, the size and shape of the simulator's (SMPP 3.4 Appendix B text)."""
+    text = b"id:1a2b3c4d sub:001 dlvrd:001 submit date:2612052200 done date:2612052200 stat:DELIVRD err:000 text:Benchmark message f"
+    body = (
+        _cstr("")
+        + bytes([1, 1])
+        + _cstr("447700900123")  # source: the handset
+        + bytes([1, 1])
+        + _cstr("447700900001")  # destination: the sender
+        + bytes([0x04, 0, 0])  # esm_class: SMSC delivery receipt
+        + _cstr("")
+        + _cstr("")
+        + bytes([0, 0, 0, 0])
+        + bytes([len(text)])
+        + text
+        + pack(">HH", 0x001E, 9) + b"1a2b3c4d\0"  # receipted_message_id
+        + pack(">HHB", 0x0427, 1, 2)  # message_state DELIVERED
+    )
+    return _pdu(DELIVER_SM, 0, body)
+
+
+REF_RECEIPT = receipt_template()
+
+
 class ReferenceProtocol(asyncio.Protocol):
-    """No logic: answer every submit_sm with a fixed submit_sm_resp, binds with OK, one write per read."""
+    """No logic: answer every submit_sm with a fixed submit_sm_resp, binds with OK, one write per read.
+
+    With `receipts` set (--serve-reference --receipts) every submit_sm_resp is followed in the same write by a
+    fixed deliver_sm receipt: the cheapest a server with receipts due at once can be."""
+
+    receipts = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.buf = bytearray()
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.next_seq = 0
+        self.sock = transport.get_extra_info("socket")
+        if self.sock is not None:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf
@@ -165,6 +199,11 @@ class ReferenceProtocol(asyncio.Protocol):
                 at = len(out) + 12
                 out += REF_SUBMIT_RESP
                 pack_into(">I", out, at, seq)
+                if self.receipts:
+                    self.next_seq += 1
+                    at = len(out) + 12
+                    out += REF_RECEIPT
+                    pack_into(">I", out, at, self.next_seq)
             elif cid in (BIND_TRANSCEIVER, BIND_TRANSMITTER, BIND_RECEIVER):
                 out += _pdu(cid | 0x80000000, seq, REF_BIND_BODY)
             elif cid == ENQUIRE_LINK:
@@ -178,11 +217,16 @@ class ReferenceProtocol(asyncio.Protocol):
             del buf[:pos]
         if out:
             self.transport.write(out)
+        elif self.receipts and self.sock is not None and QUICKACK is not None:
+            # A read with no reply (deliver_sm_resp): ACK at once, or a synchronous peer with Nagle on holds
+            # its next submit_sm for our delayed ACK (40 ms), as the issue describes; the simulator does the same.
+            self.sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
         if close:
             self.transport.close()
 
 
-async def _serve_reference(port: int, lifetime: float) -> None:
+async def _serve_reference(port: int, lifetime: float, receipts: bool) -> None:
+    ReferenceProtocol.receipts = receipts
     loop = asyncio.get_running_loop()
     server = await loop.create_server(ReferenceProtocol, common.HOST, port, reuse_address=True)
     stop = asyncio.Event()
@@ -195,8 +239,9 @@ async def _serve_reference(port: int, lifetime: float) -> None:
     server.close()
 
 
-def reference_argv(port: int) -> list[str]:
-    return [sys.executable, str(Path(__file__).resolve()), "--serve-reference", "--port", str(port)]
+def reference_argv(port: int, receipts: bool = False) -> list[str]:
+    """The command line of the reference responder on `port`, sending a receipt per submit_sm if `receipts`."""
+    return [sys.executable, str(Path(__file__).resolve()), "--serve-reference", "--port", str(port), *(["--receipts"] if receipts else [])]
 
 
 # --- the load client --------------------------------------------------------------------------
@@ -726,7 +771,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.serve_reference:
-        asyncio.run(_serve_reference(args.port, args.lifetime))
+        asyncio.run(_serve_reference(args.port, args.lifetime, args.receipts))
         return 0
 
     check_templates()
@@ -792,9 +837,12 @@ def main(argv: list[str] | None = None) -> int:
         ]
         print(f"           server GC ({args.server_gc or 'default settings'}): " + "; ".join(parts) + f"; {stats['tracked_objects_at_exit']:,} tracked objects at exit", flush=True)
 
-    targets = [("simulator", simulator)] if args.no_reference else [("reference", reference_argv), ("simulator", simulator)]
+    def reference(port: int) -> list[str]:
+        return reference_argv(port, args.receipts)
+
+    targets = [("simulator", simulator)] if args.no_reference else [("reference", reference), ("simulator", simulator)]
     if args.reference_only:
-        targets = [("reference", reference_argv)]
+        targets = [("reference", reference)]
 
     def measure(target: str, argv_for_port: Any, key: str, label: str, job: Any) -> dict[str, Any]:
         r = run_against(target, argv_for_port, server_cpu, job, args)

@@ -74,6 +74,11 @@ class Clock:
             heapq.heappop(self._queue)
         return self._queue[0][0] if self._queue else None
 
+    def has_due(self) -> bool:
+        """Whether a call is due now (run_due would fire it, or drop it if it was cancelled)."""
+        queue = self._queue
+        return bool(queue) and queue[0][0] <= self.now()
+
     def clear(self) -> None:
         """Cancel every scheduled call."""
         for _, _, call in self._queue:

@@ -234,6 +234,17 @@ class SmppConnection(asyncio.Protocol):
                 break
             events = session.receive_data(b"")
         wrote = self.flush()
+        if server.clock.has_due() and self._sole_receiver():
+            # Receipts already due go out right after this read's responses instead of in a segment of their
+            # own at the next clock wake-up: a synchronous gateway with one bind then reads its receipt without
+            # an extra wake-up (smpplib 4.0-4.1k -> 5.2-5.8k msg/s). With several receiving binds the wake
+            # grid's batches cost less than firing on every read (bench_matrix 4 x 1: 12.8k vs 8.7k/s).
+            server._written_at_read_end = self
+            try:
+                server.poll_timers(sessions=False)
+            finally:
+                server._written_at_read_end = None
+            wrote = self.flush() or wrote
         if not wrote and _QUICKACK is not None and self not in server._dirty:
             # A read that produced no reply: ACK now so a synchronous peer's next write is not held by
             # Nagle waiting on our delayed ACK (unless deliveries queued for this loop turn carry the ACK).
@@ -244,6 +255,14 @@ class SmppConnection(asyncio.Protocol):
                 except OSError:
                     pass
         server.active = True
+
+    def _sole_receiver(self) -> bool:
+        """Whether this is the only bind its account's deliveries can go to."""
+        account = self.account
+        if account is None:
+            return False
+        receivers = self.server.receivers_of(account.system_id)
+        return len(receivers) == 1 and receivers[0] is self
 
     def pause_writing(self) -> None:
         """The peer stopped reading (the transport's buffer is full): stop reading its requests and sending it deliveries."""
@@ -995,6 +1014,7 @@ class SmscServer:
         self._wake: asyncio.TimerHandle | None = None
         self._wake_at_time = float("inf")
         self._dirty: set[SmppConnection] = set()
+        self._written_at_read_end: SmppConnection | None = None  # see SmppConnection.data_received
         # Receiver binds per account, rebuilt whenever a session binds, unbinds or closes.
         self._receivers: dict[str, list[SmppConnection]] = {}
         self._held: dict[Delivery, asyncio.TimerHandle] = {}  # deliveries a fault delays, with their timers
@@ -1520,6 +1540,15 @@ class SmscServer:
                 )
             delivery.fail(DeliveryDropped(delivery.pdu.command_name, delivery.system_id, limit))
 
+    def receivers_of(self, system_id: str) -> list[SmppConnection]:
+        """The account's binds that deliveries can go to (cached until a bind or unbind changes them)."""
+        receivers = self._receivers.get(system_id)
+        if receivers is None:
+            receivers = self._receivers[system_id] = [
+                c for c in self.bound_connections(system_id) if c.session.can_receive_messages and not c._write_shut
+            ]
+        return receivers
+
     def _drain_account(self, system_id: str) -> None:
         queue = self._queues.get(system_id)
         if not queue:
@@ -1528,11 +1557,7 @@ class SmscServer:
             self._drop_expired(queue)
             if not queue:
                 return
-        receivers = self._receivers.get(system_id)
-        if receivers is None:
-            receivers = self._receivers[system_id] = [
-                c for c in self.bound_connections(system_id) if c.session.can_receive_messages and not c._write_shut
-            ]
+        receivers = self.receivers_of(system_id)
         if not receivers:
             return
         # The cached list holds receiver binds only (any state change clears it); the check below
@@ -1568,6 +1593,8 @@ class SmscServer:
 
     def _mark_dirty(self, conn: SmppConnection) -> None:
         """Write conn's queued PDUs soon, together with whatever else this turn of the loop queues."""
+        if conn is self._written_at_read_end:
+            return  # its data_received writes them when the due calls are done
         if not self._dirty:
             asyncio.get_running_loop().call_soon(self._flush_dirty)
         self._dirty.add(conn)

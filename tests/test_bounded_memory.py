@@ -18,7 +18,7 @@ from simulator.smpp.constants import MessageState as M
 
 from .smpplib_helpers import close
 from .smpplib_helpers import connect as smpplib_connect
-from .wire import take_frames
+from .wire import RecordingTransport, take_frames
 
 
 def message(n: int, state: M = M.DELIVERED) -> Message:
@@ -158,25 +158,6 @@ def test_credit_history_keeps_the_latest_entries_while_totals_count_all() -> Non
     assert account.statistics()["by_reason"] == {"mt": HISTORY_KEPT + 5}
 
 
-class _Transport:
-    """Enough of a transport for SmppConnection: keeps what the server writes."""
-
-    def __init__(self) -> None:
-        self.out = bytearray()
-
-    def write(self, data: bytes) -> None:
-        self.out += data
-
-    def is_closing(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        pass
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return default
-
-
 def test_forgotten_messages_are_freed_without_the_garbage_collector() -> None:
     """No reference cycle keeps a finished message alive: the server's GC policy freezes survivors, so
     a message in a cycle would outlive the store's limit until the server goes idle."""
@@ -190,7 +171,7 @@ def test_forgotten_messages_are_freed_without_the_garbage_collector() -> None:
         config = ServerConfig(smsc=SmscSettings(message_store_limit=50, pdu_log=0), network="open", accounts=[Account(system_id="shop", password="pw")])
         server = SmscServer(config, clock=VirtualClock(), seed=1)
         conn = SmppConnection(server)
-        conn.connection_made(_Transport())  # type: ignore[arg-type]
+        conn.connection_made(RecordingTransport())  # type: ignore[arg-type]
         conn.data_received(codec.encode(P.BindTransceiver(sequence_number=1, system_id="shop", password="pw")))
         for seq in range(2, 402):
             pdu = P.SubmitSm(sequence_number=seq, destination_addr="33612345678", short_message=b"hi", registered_delivery=1)

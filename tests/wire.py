@@ -15,3 +15,24 @@ def take_frames(buffer: bytearray) -> list[bytes]:
         frames.append(bytes(buffer[:length]))
         del buffer[:length]
     return frames
+
+
+class RecordingTransport:
+    """Enough of an asyncio transport for SmppConnection: keeps what the server writes, one entry per write."""
+
+    def __init__(self) -> None:
+        self.out = bytearray()
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.out += data
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
