@@ -184,20 +184,20 @@ def run_matrix(args: argparse.Namespace, modes: list[bool], server_cpu: int | No
     rows: list[dict[str, Any]] = []
     for binds in args.binds:
         for window in args.windows:
-            reference_runs: list[dict[str, Any]] = []
+            reference_runs: dict[bool, list[dict[str, Any]]] = {mode: [] for mode in modes}
             sim_runs: dict[bool, list[dict[str, Any]]] = {mode: [] for mode in modes}
             # Reference and simulator alternate so that each cell's pair sees the same machine.
             for _ in range(args.repeat):
-                if not args.no_reference:
-                    r = run_cell("reference", binds, window, False, args, server_cpu)
-                    print(f"reference  {binds:>2} binds x window {window:<3}           {bs.describe(r)}", flush=True)
-                    reference_runs.append(r)
                 for mode in modes:
+                    if not args.no_reference:
+                        r = run_cell("reference", binds, window, mode, args, server_cpu)
+                        print(f"reference  {binds:>2} binds x window {window:<3} receipts {'on ' if mode else 'off'} {bs.describe(r)}", flush=True)
+                        reference_runs[mode].append(r)
                     r = run_cell("simulator", binds, window, mode, args, server_cpu)
                     print(f"simulator  {binds:>2} binds x window {window:<3} receipts {'on ' if mode else 'off'} {bs.describe(r)}", flush=True)
                     sim_runs[mode].append(r)
-            reference = _median_run(reference_runs) if reference_runs else None
             for mode in modes:
+                reference = _median_run(reference_runs[mode]) if reference_runs[mode] else None
                 sim = _median_run(sim_runs[mode])
                 rows.append(
                     {

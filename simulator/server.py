@@ -25,7 +25,7 @@ from .faults import OUT_OF_ORDER_HOLD, FaultAction, FaultRule, FaultRules, Malfo
 from .network.handsets import HandsetState
 from .network.lifecycle import Lifecycle, TimeRefusal
 from .network.messages import Message, MessageIdGenerator, MessageStore
-from .network.network import MoError, Network, Refusal, Route
+from .network.network import MoError, Network, Refusal, Route, bind_key
 from .network.throttles import Trip
 from .network.profile import load_profile
 from .smpp import pdu as P
@@ -294,6 +294,8 @@ class SmppConnection(asyncio.Protocol):
         self.in_flight.clear()
         self.pending.clear()
         self.server._unregister(self)
+        if self.account is not None:
+            self.server.network.bind_closed(self.account.system_id, self.id)
         for delivery in requeue:
             self.server.stats.deliveries_requeued += 1
             self.server._enqueue_delivery(delivery, front=True)
@@ -391,7 +393,7 @@ class SmppConnection(asyncio.Protocol):
         reaction = self.account.window_reaction or ""
         server = self.server
         server.stats.rejected += 1
-        trip = Trip(server.clock.now(), self.account.system_id, "window", f"bind {self.id}", reaction, f"window of {limit} unanswered requests")
+        trip = Trip(server.clock.now(), self.account.system_id, "window", bind_key(self.id), reaction, f"window of {limit} unanswered requests")
         server.network.throttle_trips.record(trip)
         note = f"beyond the window of {limit}: {reaction}"
         log.info("session %d %s seq=%d %s", self.id, pdu.command_name, pdu.sequence_number, note)
@@ -839,7 +841,7 @@ class SmppConnection(asyncio.Protocol):
             server.stats.rejected += 1
             if self.account is not None and event.window is not None:
                 # The session refused a request beyond the window itself (no window_reaction set): count the trip.
-                trip = Trip(server.clock.now(), self.account.system_id, "window", f"bind {self.id}", status_name(event.status), f"window of {event.window} unanswered requests")
+                trip = Trip(server.clock.now(), self.account.system_id, "window", bind_key(self.id), status_name(event.status), f"window of {event.window} unanswered requests")
                 server.network.throttle_trips.record(trip)
             if server.pdu_log is not None:
                 if event.pdu is not None:

@@ -164,6 +164,16 @@ def test_bind_scope_keeps_one_bucket_per_bind() -> None:
     assert keys == {"bind 1": 1, "bind 2": 1}
 
 
+def test_a_closed_bind_leaves_its_limiter_only_if_it_tripped() -> None:
+    net = network_with(Throttle(scope="bind", rate=1, burst=2))
+    submit = lambda session: net.check_submit("shop", mt("MYSHOP", SFR_FR), 0.0, session=session)  # noqa: E731
+    assert statuses([submit(1), submit(2), submit(2), submit(2), submit(3)]) == [0, 0, 0, S.ESME_RTHROTTLED, 0]
+    for session in (1, 2):
+        net.bind_closed("shop", session)
+    net.bind_closed("nobody", 3)  # an unknown account is no error
+    assert net.throttle_report()["throttles"][0]["keys"] == {"bind 2": 1, "bind 3": 0}
+
+
 def test_sender_and_short_code_scopes() -> None:
     from simulator.config import Sender
 

@@ -117,6 +117,21 @@ def test_two_binds_of_one_account_have_their_own_bind_throttle(smsc: SimulatedSm
     assert len(keys) == 2 and all(key.startswith("bind ") for key in keys)
 
 
+@pytest.mark.smsc(network="open", accounts=shop({"scope": "bind", "rate": 1, "burst": 1}))
+def test_reconnecting_binds_leave_no_bind_limiter_behind(smsc: SimulatedSmsc) -> None:
+    """A load test that reconnects for hours must not grow the throttles by one limiter per connection."""
+    for _ in range(3):
+        client: smpplib.client.Client = connect(smsc, "transceiver")  # type: ignore[arg-type]
+        client.send_message(source_addr="A", destination_addr=DEST, short_message=b"hi")
+        assert int(client.read_pdu().status) == S.ESME_ROK
+        close(client)
+    for event in smsc.session_events():
+        if event.kind == "connected":
+            smsc.wait_closed(event.session)
+    layer = smsc.run(smsc.server.throttle_report)["throttles"][0]
+    assert layer["passed"] == 3 and layer["keys"] == {}
+
+
 @pytest.mark.smsc(network="open", accounts=shop({"scope": "sender", "window": "sliding_window", "limit": 2, "period": "1s"}))
 def test_sender_sliding_window_through_the_server(smsc: SimulatedSmsc) -> None:
     esme = smsc.esme(system_id="shop")

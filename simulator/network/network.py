@@ -72,6 +72,11 @@ class MoDelivery:
     opted_out: bool = False
 
 
+def bind_key(session: int) -> str:
+    """The key of a bind (its session id) in bind-scope throttles."""
+    return f"bind {session}"
+
+
 class MoError(ValueError):
     """An MO the network cannot route (unknown number, number that does not receive, ...)."""
 
@@ -124,6 +129,13 @@ class Network:
         for number in account.numbers:
             self._owner.setdefault(number, account.system_id)
         return state
+
+    def bind_closed(self, system_id: str, session: int) -> None:
+        """A bind of the account closed: its bind-scope limiters go (kept only if they tripped, for the report),
+        so a load test that reconnects for hours does not grow the throttles by one limiter per connection."""
+        state = self.accounts.get(system_id)
+        if state is not None and state.throttles is not None and "bind" in state.throttles.scopes:
+            state.throttles.forget("bind", bind_key(session))
 
     def _throttles_of(self, account: Account) -> AccountThrottles | None:
         """The account's throttle layers: its single `throttle` (else the profile's), then its `throttles` (else the profile's)."""
@@ -217,7 +229,7 @@ class Network:
             if throttles is not None:
                 keys = {
                     "account": system_id,
-                    "bind": None if session is None else f"bind {session}",
+                    "bind": None if session is None else bind_key(session),
                     "sender": pdu.source_addr or account.default_sender,  # type: ignore[attr-defined]
                     "short_code": pdu.source_addr if profile.number(pdu.source_addr) is not None else None,  # type: ignore[attr-defined]
                     "operator": None,  # open routing knows no operators
@@ -300,7 +312,7 @@ class Network:
         if throttles is not None:
             keys = {
                 "account": system_id,
-                "bind": None if session is None else f"bind {session}",
+                "bind": None if session is None else bind_key(session),
                 "sender": service.number if service is not None else (replaced or sender_name),
                 "short_code": service.number if service is not None and service.kind != "long_number" else None,
                 "operator": dest.operator,

@@ -186,6 +186,12 @@ class ThrottleLayer:
             limiter = self.limiters[key] = make_limiter(self.config, now)
         return limiter
 
+    def forget(self, key: str) -> None:
+        """Drop the limiter of a key that will not come back (a closed bind), unless its trips are worth reporting."""
+        limiter = self.limiters.get(key)
+        if limiter is not None and not limiter.trips:
+            del self.limiters[key]
+
     def report(self) -> dict[str, Any]:
         """This layer's configuration and counters, per key."""
         return {
@@ -235,6 +241,12 @@ class AccountThrottles:
             limiter.consume(now, count)
             layer.passed += 1
         return None
+
+    def forget(self, scope: str, key: str) -> None:
+        """Drop the limiters of a key of one scope that will not come back (see ThrottleLayer.forget)."""
+        for layer in self.layers:
+            if layer.scope == scope:
+                layer.forget(key)
 
     def report(self) -> list[dict[str, Any]]:
         """Every layer's report, tagged with the account."""
