@@ -1,6 +1,6 @@
 """On a bind that is its account's only receiving bind, receipts already due when a read is handled are
 written right after that read's responses: a synchronous gateway reads them without an extra wake-up,
-and the server needs no clock wake-up and no loop turn for them (smpplib with receipts: 4.1k -> 5.7k
+and the server needs no clock wake-up and no loop turn for them (smpplib with receipts: 4.0-4.4k -> 5.2-6.2k
 msg/s in benchmarks/bench_smpplib.py). With several receiving binds they keep to the clock's wake grid."""
 
 from __future__ import annotations
