@@ -170,6 +170,9 @@ class CountryCredits:
     expires: str | None = None
 
 
+_DL_MEMBER = re.compile(r"\+?[0-9]{1,20}")
+
+
 @dataclass
 class Account:
     """An ESME account: credentials, binds and window, and what the network knows of it."""
@@ -196,6 +199,8 @@ class Account:
     window_reaction: str | None = None
     receipt_dialect: str = "standard"  # a name from simulator.network.receipts.DIALECTS
     default_validity: str | None = None  # e.g. "24h"; None: the profile's
+    # MC-resident distribution lists for submit_multi: dl_name -> international numbers ("+" optional).
+    distribution_lists: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.system_id) <= 15:
@@ -213,6 +218,15 @@ class Account:
             check_reaction("window_reaction", self.window_reaction, WINDOW_ACTIONS)
         if self.default_sender is not None and self.default_sender not in {s.name for s in self.senders}:
             raise FieldError("default_sender", f"{self.default_sender!r} is not one of the account's senders")
+        for name, members in self.distribution_lists.items():
+            where = f"distribution_lists.{name}"
+            if not 1 <= len(name) <= 20:
+                raise FieldError(where, "a list name must be 1..20 characters (SMPP dl_name, a C-string of 21 with NUL)")
+            if not members:
+                raise FieldError(where, "a distribution list needs at least one number")
+            for i, number in enumerate(members):
+                if not _DL_MEMBER.fullmatch(number):
+                    raise FieldError(f"{where}[{i}]", f"{number!r} is not an international number (digits, '+' optional, at most 20)")
 
 
 @dataclass

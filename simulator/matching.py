@@ -250,6 +250,8 @@ def value_matches(value: Any, expected: Any) -> bool:
         return bool(expected(value))
     if isinstance(expected, Mapping) and isinstance(value, Mapping):
         return not mismatches(value, expected)
+    if isinstance(expected, Mapping) and hasattr(value, "_asdict"):  # a NamedTuple: SmeAddress, UnsuccessfulSme
+        return not mismatches(value._asdict(), expected)
     if isinstance(expected, (list, tuple)) and isinstance(value, (list, tuple)):
         return len(expected) == len(value) and all(value_matches(v, e) for v, e in zip(value, expected))
     if value == expected:
@@ -258,6 +260,11 @@ def value_matches(value: Any, expected: Any) -> bool:
     if isinstance(expected, str) and isinstance(value, bytes):
         return value == expected.encode("latin-1", "replace")
     if isinstance(expected, str) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if expected.startswith("ESME_") and isinstance(value, int):  # a status name, e.g. an unsuccess_sme's error_status_code
+            try:
+                return int(parse_status(expected)) == value
+            except ValueError:
+                return False
         number = _as_number(expected)
         return number is not None and number == value
     if isinstance(expected, (int, float)) and isinstance(value, str) and not isinstance(expected, bool):

@@ -1371,11 +1371,7 @@ class SmscServer:
         now = self.clock.now()
         routes: list[Route] = []
         reaction: Refusal | None = None
-        for dest in multi.dest_addresses:
-            if isinstance(dest, P.DistributionList):
-                # No distribution lists are provisioned on the simulator.
-                failed.append(P.UnsuccessfulSme(0, 0, dest.name, S.ESME_RINVDLNAME))
-                continue
+        for dest in self._expand_destinations(conn.account, multi.dest_addresses, failed):  # type: ignore[arg-type]
             route = self.network.check_submit(
                 conn.account.system_id,  # type: ignore[union-attr]
                 pdu,
@@ -1400,6 +1396,30 @@ class SmscServer:
         message = self._accept(conn, pdu, routes[0], tuple(accepted))
         self.lifecycle.start(message, start, expires)
         return pdu.make_response(message_id=message.message_id, unsuccess_sme=tuple(failed))
+
+    @staticmethod
+    def _expand_destinations(
+        account: Account, destinations: tuple[P.SmeAddress | P.DistributionList, ...], failed: list[P.UnsuccessfulSme]
+    ) -> list[P.SmeAddress]:
+        """A submit_multi's SME addresses with the account's distribution lists expanded into their members,
+        each address once (the first time it comes); an unknown list goes to `failed` as ESME_RINVDLNAME."""
+        out: list[P.SmeAddress] = []
+        seen: set[tuple[int, int, str]] = set()
+        for dest in destinations:
+            if isinstance(dest, P.DistributionList):
+                members = account.distribution_lists.get(dest.name)
+                if members is None:
+                    failed.append(P.UnsuccessfulSme(0, 0, dest.name, S.ESME_RINVDLNAME))
+                    continue
+                smes = [P.SmeAddress(1, 1, number.lstrip("+")) for number in members]  # international, ISDN
+            else:
+                smes = [dest]
+            for sme in smes:
+                key = (sme.ton, sme.npi, sme.address)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(sme)
+        return out
 
     def throttle_report(self, last: int = 100) -> dict[str, object]:
         """Throttle layers with their counters per key, and every trip (window ones too) with its clock time."""

@@ -17,7 +17,7 @@ def server_config() -> ServerConfig:
     return ServerConfig(
         network="open",
         accounts=[
-            Account(system_id="smppclient1", password="password"),
+            Account(system_id="smppclient1", password="password", distribution_lists={"team": ["+447700900021", "447700900022"]}),
             Account(system_id="other", password="secret", window=5),
             Account(system_id="txonly", password="pw", bind_types=["transmitter"], max_binds=1),
         ]

@@ -41,11 +41,14 @@ accounts:
     max_binds: 2
     window: 50
     outbind: {host: 127.0.0.1, port: 2776}
+    distribution_lists:
+      team: ["+447700900011", 447700900012]
 seed: 7
 """
     )
     account = config.account("gw")
     assert account is not None and account.password == "12345" and account.window == 50
+    assert account.distribution_lists == {"team": ["+447700900011", "447700900012"]}
     assert account.outbind is not None and account.outbind.port == 2776
     assert config.smsc.enquire_link_interval is None and config.seed == 7
 
@@ -66,6 +69,14 @@ seed: 7
         ("seed: 1\nnetwork: atlantis\n", 2, "network", "neither a built-in profile"),
         ("accounts:\n  - {system_id: a, password: b, default_sender: X}\n", 2, "accounts[0].default_sender", "not one of"),
         ("accounts:\n  - {system_id: a, password: b, senders: [{name: SHOP, state: maybe}]}\n", 2, "accounts[0].senders[0].state", "must be one of"),
+        ("accounts:\n  - system_id: a\n    password: b\n    distribution_lists:\n      team: [\"+4477\", \"4478x\"]\n", 5,
+         "accounts[0].distribution_lists.team[1]", "not an international number"),
+        ("accounts:\n  - system_id: a\n    password: b\n    distribution_lists:\n      team: []\n", 5,
+         "accounts[0].distribution_lists.team", "at least one number"),
+        ("accounts:\n  - system_id: a\n    password: b\n    distribution_lists:\n      twenty-one-characters: [\"4477\"]\n", 5,
+         "accounts[0].distribution_lists.twenty-one-characters", "1..20 characters"),
+        ("accounts:\n  - system_id: a\n    password: b\n    distribution_lists: [\"4477\"]\n", 4,
+         "accounts[0].distribution_lists", "expected a mapping"),
     ],
 )
 def test_config_errors_name_file_line_and_key(text: str, line: int, key: str, words: str) -> None:

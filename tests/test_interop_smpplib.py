@@ -521,6 +521,31 @@ def test_submit_multi_to_smes_and_a_distribution_list(live_server):
         assert query(client, resp.message_id).message_state == MessageState.ENROUTE  # smpplib reads it
 
 
+def test_submit_multi_expands_the_accounts_distribution_list_and_counts_each_address_once(live_server):
+    with esme(live_server, "transceiver") as client:
+        resp = exchange(
+            client,
+            P.SubmitMulti(
+                source_addr="447700900001",
+                # 447700900022 is also a member of "team": it gets the message once; "friends" is not provisioned.
+                dest_addresses=(P.SmeAddress(1, 1, "447700900022"), P.DistributionList("team"), P.DistributionList("friends"), P.SmeAddress(1, 1, "")),
+                short_message=b"to the team",
+            ),
+        )
+        assert isinstance(resp, P.SubmitMultiResp) and resp.command_status == 0
+        assert resp.unsuccess_sme == (P.UnsuccessfulSme(0, 0, "friends", S.ESME_RINVDLNAME), P.UnsuccessfulSme(1, 1, "", S.ESME_RINVDSTADR))
+        assert stored(live_server, resp.message_id).destinations == ("447700900022", "447700900021")
+        # smpplib has no submit_multi: it queries the message the list made.
+        assert query(client, resp.message_id).message_state == MessageState.ENROUTE
+
+
+def test_a_list_of_another_account_is_unknown(live_server):
+    with esme(live_server, "transmitter", system_id="other", password="secret") as client:
+        resp = exchange(client, P.SubmitMulti(source_addr="1", dest_addresses=(P.DistributionList("team"),), short_message=b"x"))
+        assert resp.command_status == S.ESME_RSUBMITFAIL
+        assert resp.unsuccess_sme == (P.UnsuccessfulSme(0, 0, "team", S.ESME_RINVDLNAME),)
+
+
 def test_submit_multi_with_no_deliverable_destination_fails(live_server):
     with esme(live_server, "transmitter") as client:
         resp = exchange(

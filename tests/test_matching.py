@@ -52,6 +52,11 @@ from simulator.smpp.tlv import Tlv
         ([1, "x"], [1, Regex("x")], True),
         ([1], [1, 2], False),
         (7, lambda v: v > 5, True),
+        (52, "ESME_RINVDLNAME", True),  # a status name matches its number (an unsuccess_sme's error_status_code)
+        (52, "ESME_RINVDSTADR", False),
+        (52, "ESME_RNOSUCHSTATUS", False),
+        (P.UnsuccessfulSme(0, 0, "team", 52), {"address": "team", "error_status_code": "ESME_RINVDLNAME"}, True),  # a NamedTuple by field
+        (P.SmeAddress(1, 1, "4477"), {"ton": 2}, False),
     ],
 )
 def test_value_matches(value, expected, result) -> None:  # noqa: ANN001
