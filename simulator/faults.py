@@ -33,6 +33,7 @@ from .network.rules import DelayDistribution, parse_duration
 from .smpp.constants import CommandId, parse_status, status_name
 from .smpp.codec import PduEncodeError, encode
 from .smpp.pdu import Pdu
+from .smpp.tlv import TLV_BY_NAME, tlv_value
 
 WHEN = ("before", "after")
 MALFORMED = ("command_length", "command_id", "sequence_number")
@@ -374,16 +375,16 @@ class FaultSpec:
             target = cls if self.direction == "out" else cls.RESPONSE
             if target is not None and target not in targets:
                 targets.append(target)
-        known = {f.name for cls in targets for f in dataclasses.fields(cls)}
+        known = {f.name for cls in targets for f in dataclasses.fields(cls)} | set(TLV_BY_NAME)
         for key in fields:
-            if key not in known or key in ("command_id", "sequence_number"):
-                raise FieldError(f"do.fields.{key}", f"not a field of {'/'.join(t().command_name for t in targets[:4])}")
+            if key not in known or key in ("command_id", "sequence_number", "tlvs"):
+                raise FieldError(f"do.fields.{key}", f"neither a field of {'/'.join(t().command_name for t in targets[:4])} nor a TLV name")
         if not named:
             return  # 'any': the fields are checked against each PDU when the rule fires
         for target in targets:
-            present = {f.name for f in dataclasses.fields(target)}
+            present = {f.name for f in dataclasses.fields(target)} | set(TLV_BY_NAME)
             try:
-                encode(target().replace(**{k: v for k, v in fields.items() if k in present}))
+                encode(with_changes(target(), {k: v for k, v in fields.items() if k in present}))
             except (PduEncodeError, TypeError, ValueError) as exc:
                 raise FieldError("do.fields", f"cannot be sent in {target().command_name}: {exc}") from None
 
@@ -647,6 +648,20 @@ class FaultRule:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly form for the control API."""
         return {"id": self.id, **self.spec.to_dict(), "origin": self.origin, "seen": self.seen, "hits": self.hits, "unmet": self.unmet}
+
+
+def with_changes(pdu: Pdu, changes: Mapping[str, Any]) -> Pdu:
+    """The PDU with a fault's `fields` applied: its own fields replaced, other standard TLV names set as TLVs
+    (e.g. congestion_state on a response). TypeError or ValueError when a value does not fit."""
+    own = {f.name for f in dataclasses.fields(pdu)}
+    changed = pdu.replace(**{k: v for k, v in changes.items() if k in own})
+    for name, value in changes.items():
+        if name not in own:
+            spec = TLV_BY_NAME.get(name)
+            if spec is None:
+                raise TypeError(f"{pdu.command_name} has no field or TLV {name!r}")
+            changed = changed.with_tlv(name, tlv_value(spec, value))
+    return changed
 
 
 class FaultRules:

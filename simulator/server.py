@@ -21,7 +21,7 @@ from typing import Callable, cast
 
 from .clock import Clock, RealClock, VirtualClock
 from .config import Account, ServerConfig, default_config
-from .faults import OUT_OF_ORDER_HOLD, FaultAction, FaultRule, FaultRules, Malformed, Split
+from .faults import OUT_OF_ORDER_HOLD, FaultAction, FaultRule, FaultRules, Malformed, Split, with_changes
 from .network.handsets import HandsetState
 from .network.lifecycle import Lifecycle, TimeRefusal
 from .network.messages import Message, MessageIdGenerator, MessageStore
@@ -523,7 +523,7 @@ class SmppConnection(asyncio.Protocol):
             response = self._handle(pdu)
         if response is not None and action.fields:
             try:
-                changed = response.replace(**action.fields)
+                changed = with_changes(response, action.fields)
                 encode(changed)  # 'any' rules meet PDUs their fields were not checked against at install
                 response = changed
             except (TypeError, ValueError, PduEncodeError) as exc:
@@ -584,7 +584,7 @@ class SmppConnection(asyncio.Protocol):
             return False
         if action.fields:
             try:
-                changed = pdu.replace(**action.fields)
+                changed = with_changes(pdu, action.fields)
                 encode(changed)
                 delivery.pdu = changed
             except (TypeError, ValueError, PduEncodeError) as exc:

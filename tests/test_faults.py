@@ -145,7 +145,9 @@ def test_unmet_counted_rules_and_descriptions() -> None:
         ({"on": "submit_sm", "do": {"status": True}}, "do.status", "0..0xFFFFFFFF"),
         ({"do": {"malformed": {"field": "sequence_number", "value": 1.5}}}, "do.malformed.value", "32-bit"),
         ({"on": "deliver_sm", "do": {"fields": {"esm_class": "x"}}}, "do.fields", "cannot be sent in deliver_sm"),
-        ({"on": "submit_sm", "do": {"fields": {"colour": 1}}}, "do.fields.colour", "not a field of submit_sm_resp"),
+        ({"on": "submit_sm", "do": {"fields": {"colour": 1}}}, "do.fields.colour", "neither a field of submit_sm_resp nor a TLV name"),
+        ({"on": "submit_sm", "do": {"fields": {"congestion_state": "lots"}}}, "do.fields", "cannot be sent in submit_sm_resp"),
+        ({"on": "submit_sm", "do": {"fields": {"tlvs": []}}}, "do.fields.tlvs", "neither a field"),
         ({"on": "submit_sm", "match": {"destinaton_addr": "33"}}, "match.destinaton_addr", "not a field or TLV"),
         ({"name": 3}, "name", "must be a string"),
         ({"account": ["a", "b"]}, "account", "must be a string"),
@@ -528,6 +530,27 @@ def test_smpplib_sees_a_throttled_nth_submit_and_a_close_after(smsc: SimulatedSm
             client.read_pdu()
     finally:
         client.disconnect()
+
+
+def test_a_fault_reports_congestion_in_responses_and_smpplib_still_reads_them(smsc: SimulatedSmsc) -> None:
+    """SMPP 5.0 congestion_state, set by a fault rule for a spell of the clock: a field name that is a TLV sets the TLV."""
+    smsc.faults.add("submit_sm", until="10s", do={"fields": {"congestion_state": 95}})
+    esme = smsc.esme()
+    congested = esme.submit_sm(**SUBMIT)
+    assert congested.tlv("congestion_state") == 95 and congested.message_id
+    client = smpplib.client.Client(smsc.host, smsc.port, allow_unknown_opt_params=True)
+    client.connect()
+    try:
+        client.bind_transceiver(system_id=smsc.system_id, password=smsc.password)
+        client.send_pdu(smpplib.smpp.make_pdu("submit_sm", client=client, source_addr="SIMULATOR", destination_addr=FR_MOBILE, short_message=b"x"))
+        resp = client.read_pdu()  # a v3.4 client skips the TLV it does not know and reads the rest
+        assert (resp.command, resp.status) == ("submit_sm_resp", 0) and resp.message_id
+    finally:
+        client.disconnect()
+    logged = smsc.pdus("submit_sm_resp", direction="out")
+    assert logged[-1].pdu.tlv("congestion_state") == 95
+    smsc.clock.advance("10s")
+    assert esme.submit_sm(**SUBMIT).tlv("congestion_state") is None  # the spell is over
 
 
 # --- regressions: faults must never cost more than what they say -----------------------------------

@@ -31,7 +31,7 @@ from ..network.receipts import parse_receipt_text, state_from_stat
 from ..network.rules import parse_duration
 from ..smpp import pdu as P
 from ..smpp.constants import MessageState, parse_status, status_name
-from ..smpp.tlv import TLV_BY_NAME, Tlv
+from ..smpp.tlv import TLV_BY_NAME, Tlv, tlv_value
 from ..traffic import LoggedPdu
 from . import scenario as S
 from .esme import SyncEsme
@@ -980,7 +980,7 @@ class ScenarioRun:
                 kwargs[key] = _coerce_field(key, raw, defaults[key])
             else:
                 spec = TLV_BY_NAME[key]
-                tlvs.append(Tlv(spec.tag, _coerce_tlv(raw, spec.kind)))
+                tlvs.append(Tlv(spec.tag, tlv_value(spec, raw)))
         if body.text is None:
             return [cls(**kwargs, tlvs=tuple(tlvs))]
         text = str(self.variables.expand(body.text))
@@ -1277,14 +1277,6 @@ def _address(value: Any) -> P.SmeAddress | P.DistributionList:
     if isinstance(value, Mapping):
         return P.SmeAddress(int(value.get("ton", 1)), int(value.get("npi", 1)), str(value["address"]))
     return P.SmeAddress(1, 1, str(value))
-
-
-def _coerce_tlv(value: Any, kind: str) -> int | str | bytes:
-    if kind == "int":
-        return int(value, 0) if isinstance(value, str) else int(value)
-    if kind == "cstr":
-        return str(value)
-    return value.encode("latin-1") if isinstance(value, str) else bytes(value)
 
 
 def run_scenario(scenario: S.Scenario, variant: S.Variant | None = None, target: Target | None = None) -> RunResult:

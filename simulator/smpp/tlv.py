@@ -30,6 +30,15 @@ class TlvSpec:
     max_length: int
 
 
+def tlv_value(spec: TlvSpec, value: object) -> int | str | bytes:
+    """A value written in YAML or JSON as the TLV's kind wants it: an int (a numeric string too), a str, or bytes (text as Latin-1)."""
+    if spec.kind == "int":
+        return int(value, 0) if isinstance(value, str) else int(value)  # type: ignore[call-overload]
+    if spec.kind == "cstr":
+        return str(value)
+    return value.encode("latin-1") if isinstance(value, str) else bytes(value)  # type: ignore[call-overload]
+
+
 def _int(tag: int, name: str, size: int) -> TlvSpec:
     return TlvSpec(tag, name, "int", size, size)
 
