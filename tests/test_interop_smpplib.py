@@ -501,15 +501,15 @@ def test_deliveries_round_robin_over_two_receivers(live_server):
 # --- operations smpplib lacks, built with our codec on smpplib's socket ----------------------
 
 
+def submit_multi(client, *destinations: P.SmeAddress | P.DistributionList, text: bytes = b"x", source_addr: str = "447700900001") -> P.Pdu:
+    """A submit_multi built with our codec, sent on smpplib's socket; the reply."""
+    return exchange(client, P.SubmitMulti(source_addr=source_addr, dest_addresses=destinations, short_message=text))
+
+
 def test_submit_multi_to_smes_and_a_distribution_list(live_server):
     with esme(live_server, "transceiver") as client:
-        resp = exchange(
-            client,
-            P.SubmitMulti(
-                source_addr="447700900001",
-                dest_addresses=(P.SmeAddress(1, 1, "447700900011"), P.DistributionList("friends"), P.SmeAddress(1, 1, "447700900012")),
-                short_message=b"to many",
-            ),
+        resp = submit_multi(
+            client, P.SmeAddress(1, 1, "447700900011"), P.DistributionList("friends"), P.SmeAddress(1, 1, "447700900012"), text=b"to many"
         )
         assert isinstance(resp, P.SubmitMultiResp)
         assert resp.command_status == 0
@@ -523,15 +523,8 @@ def test_submit_multi_to_smes_and_a_distribution_list(live_server):
 
 def test_submit_multi_expands_the_accounts_distribution_list_and_counts_each_address_once(live_server):
     with esme(live_server, "transceiver") as client:
-        resp = exchange(
-            client,
-            P.SubmitMulti(
-                source_addr="447700900001",
-                # 447700900022 is also a member of "team": it gets the message once; "friends" is not provisioned.
-                dest_addresses=(P.SmeAddress(1, 1, "447700900022"), P.DistributionList("team"), P.DistributionList("friends"), P.SmeAddress(1, 1, "")),
-                short_message=b"to the team",
-            ),
-        )
+        # 447700900022 is also a member of "team": it gets the message once; "friends" is not provisioned.
+        resp = submit_multi(client, P.SmeAddress(1, 1, "447700900022"), P.DistributionList("team"), P.DistributionList("friends"), P.SmeAddress(1, 1, ""))
         assert isinstance(resp, P.SubmitMultiResp) and resp.command_status == 0
         assert resp.unsuccess_sme == (P.UnsuccessfulSme(0, 0, "friends", S.ESME_RINVDLNAME), P.UnsuccessfulSme(1, 1, "", S.ESME_RINVDSTADR))
         assert stored(live_server, resp.message_id).destinations == ("447700900022", "447700900021")
@@ -541,17 +534,14 @@ def test_submit_multi_expands_the_accounts_distribution_list_and_counts_each_add
 
 def test_a_list_of_another_account_is_unknown(live_server):
     with esme(live_server, "transmitter", system_id="other", password="secret") as client:
-        resp = exchange(client, P.SubmitMulti(source_addr="1", dest_addresses=(P.DistributionList("team"),), short_message=b"x"))
+        resp = submit_multi(client, P.DistributionList("team"))
         assert resp.command_status == S.ESME_RSUBMITFAIL
         assert resp.unsuccess_sme == (P.UnsuccessfulSme(0, 0, "team", S.ESME_RINVDLNAME),)
 
 
 def test_submit_multi_with_no_deliverable_destination_fails(live_server):
     with esme(live_server, "transmitter") as client:
-        resp = exchange(
-            client,
-            P.SubmitMulti(source_addr="1", dest_addresses=(P.DistributionList("staff"), P.SmeAddress(1, 1, "")), short_message=b"x"),
-        )
+        resp = submit_multi(client, P.DistributionList("staff"), P.SmeAddress(1, 1, ""), source_addr="1")
         assert isinstance(resp, P.SubmitMultiResp)
         assert resp.command_status == S.ESME_RSUBMITFAIL
         assert resp.unsuccess_sme == (
