@@ -18,7 +18,7 @@ from simulator.smpp.constants import MessageState as M
 
 from .smpplib_helpers import close
 from .smpplib_helpers import connect as smpplib_connect
-from .wire import RecordingTransport, take_frames
+from .wire import bound_connection, take_frames
 
 
 def message(n: int, state: M = M.DELIVERED) -> Message:
@@ -164,15 +164,13 @@ def test_forgotten_messages_are_freed_without_the_garbage_collector() -> None:
     import asyncio
     import gc
 
-    from simulator.server import SmppConnection, SmscServer
+    from simulator.server import SmscServer
     from simulator.smpp import codec
 
     async def run() -> tuple[int, int]:
         config = ServerConfig(smsc=SmscSettings(message_store_limit=50, pdu_log=0), network="open", accounts=[Account(system_id="shop", password="pw")])
         server = SmscServer(config, clock=VirtualClock(), seed=1)
-        conn = SmppConnection(server)
-        conn.connection_made(RecordingTransport())  # type: ignore[arg-type]
-        conn.data_received(codec.encode(P.BindTransceiver(sequence_number=1, system_id="shop", password="pw")))
+        conn = bound_connection(server)
         for seq in range(2, 402):
             pdu = P.SubmitSm(sequence_number=seq, destination_addr="33612345678", short_message=b"hi", registered_delivery=1)
             conn.data_received(codec.encode(pdu))

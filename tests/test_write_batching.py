@@ -13,7 +13,7 @@ from simulator.server import SmppConnection, SmscServer
 from simulator.smpp import codec
 from simulator.smpp import pdu as P
 
-from .wire import RecordingTransport, take_frames
+from .wire import bound_connection, take_frames
 
 
 class SteppedClock(Clock):
@@ -34,14 +34,6 @@ def _server(clock: Clock) -> SmscServer:
     return SmscServer(config, clock=clock, seed=1)
 
 
-def _bind(server: SmscServer, bind: type[P.Pdu]) -> SmppConnection:
-    conn = SmppConnection(server)
-    conn.connection_made(RecordingTransport())  # type: ignore[arg-type]
-    conn.data_received(codec.encode(bind(sequence_number=1, system_id="shop", password="pw")))  # type: ignore[call-arg]
-    conn.transport.writes.clear()  # type: ignore[union-attr]
-    return conn
-
-
 def _submit(conn: SmppConnection, seq: int) -> None:
     pdu = P.SubmitSm(sequence_number=seq, destination_addr="33612345678", short_message=f"message {seq}".encode(), registered_delivery=1)
     conn.data_received(codec.encode(pdu))
@@ -55,7 +47,7 @@ def test_a_due_receipt_follows_the_next_response_at_once() -> None:
     async def run() -> None:
         clock = SteppedClock()
         server = _server(clock)
-        conn = _bind(server, P.BindTransceiver)
+        conn = bound_connection(server)
         _submit(conn, 2)
         [[first]] = _writes(conn)
         assert isinstance(first, P.SubmitSmResp) and first.sequence_number == 2
@@ -82,8 +74,8 @@ def test_with_several_receiving_binds_due_receipts_wait_for_the_clock_wake_up() 
     async def run() -> None:
         clock = SteppedClock()
         server = _server(clock)
-        first = _bind(server, P.BindTransceiver)
-        second = _bind(server, P.BindTransceiver)
+        first = bound_connection(server)
+        second = bound_connection(server)
         _submit(first, 2)
         clock.time += 3
         _submit(first, 3)

@@ -36,3 +36,17 @@ class RecordingTransport:
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         return default
+
+
+def bound_connection(server, bind: type | None = None, system_id: str = "shop", password: str = "pw"):  # noqa: ANN001, ANN201 - SmscServer, SmppConnection
+    """An in-process SmppConnection of server on a RecordingTransport, bound (transceiver unless `bind` says), its writes cleared."""
+    from simulator.server import SmppConnection
+    from simulator.smpp import codec
+    from simulator.smpp import pdu as P
+
+    conn = SmppConnection(server)
+    conn.connection_made(RecordingTransport())  # type: ignore[arg-type]
+    conn.data_received(codec.encode((bind or P.BindTransceiver)(sequence_number=1, system_id=system_id, password=password)))
+    conn.transport.out.clear()
+    conn.transport.writes.clear()
+    return conn
