@@ -260,6 +260,10 @@ class SmscSettings:
     # How many MT messages the SMSC keeps for query_sm, cancel_sm and inspection (None: all). Past it the
     # oldest messages in a final state are forgotten as new ones come; pending ones stay.
     message_store_limit: int | None = 100000
+    # SMPP 5.0 flow control: the SMSC reports its load in congestion_state on the submit_sm, data_sm and
+    # submit_multi responses of binds that negotiated 0x50. Off by default: a peer that does not know the
+    # TLV (smpplib as shipped) fails to read a response that carries it.
+    report_congestion: bool = False
 
     def __post_init__(self) -> None:
         if self.delivery_queue_limit is not None and self.delivery_queue_limit < 1:

@@ -55,6 +55,9 @@ log = logging.getLogger("simulator.server")
 
 BIND_TYPE = {C.bind_transmitter: "transmitter", C.bind_receiver: "receiver", C.bind_transceiver: "transceiver"}
 _BIND_OR_UNBIND = frozenset({*BIND_TYPE, C.unbind})
+# The responses that carry congestion_state when smsc.report_congestion is on (SMPP 5.0 flow control is
+# about the rate of submissions).
+_SUBMIT_RESPONSES = frozenset({C.submit_sm_resp, C.data_sm_resp, C.submit_multi_resp})
 TIMER_TICK = 0.1
 _QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
@@ -163,6 +166,7 @@ class SmppConnection(asyncio.Protocol):
         self.outbind_account = outbind_account
         self.closed = asyncio.get_running_loop().create_future()
         self._debug = False
+        self.reports_congestion = False  # set at bind: smsc.report_congestion and SMPP 5.0 negotiated
         # Requests pass _guard() first only when the account's window has a reaction of its own or a
         # throttle disconnected the session: the common path costs one attribute test.
         self._guarded = False
@@ -431,6 +435,8 @@ class SmppConnection(asyncio.Protocol):
     def _respond(self, pdu: P.Pdu, response: P.Pdu | None, note: str = "") -> None:
         """Send the response to a request, then act on binds and unbinds."""
         if response is not None:
+            if self.reports_congestion and response.command_id in _SUBMIT_RESPONSES and response.tlv("congestion_state") is None:
+                response = response.with_tlv("congestion_state", self.server.congestion_state(self))
             try:
                 self.session.send(response)
             except (SessionError, PduEncodeError):
@@ -1290,6 +1296,8 @@ class SmscServer:
         assert account is not None
         conn.account = account
         conn.bind_type = bind_type
+        smsc = self.config.smsc
+        conn.reports_congestion = smsc.report_congestion and min(bind.interface_version, smsc.interface_version) >= 0x50
         conn.session.config.window = account.window
         conn.session.config.peer_window = account.window
         if account.window_reaction is not None:
@@ -1687,6 +1695,20 @@ class SmscServer:
             backoff,
         )
         self.clock.call_later(backoff, lambda: self._enqueue_delivery(delivery))
+
+    def congestion_state(self, conn: SmppConnection) -> int:
+        """The SMSC's load as this bind sees it, 0 (idle) to 100 (congested), for SMPP 5.0 congestion_state.
+
+        The fuller of the account's (or this bind's) throttle, 100 when the next message would be
+        throttled, and of the account's queue of receipts and MOs waiting for a receiver, 100 at
+        smsc.delivery_queue_limit.
+        """
+        system_id = conn.account.system_id if conn.account is not None else ""
+        fill = self.network.throttle_fill(system_id, conn.id, self.clock.now())
+        limit = self.config.smsc.delivery_queue_limit
+        if limit:
+            fill = max(fill, self.queued_deliveries(system_id) / limit)
+        return min(100, max(0, round(fill * 100)))
 
     def queued_deliveries(self, system_id: str) -> int:
         """Deliveries waiting for a receiver of this account (those a fault holds back included)."""

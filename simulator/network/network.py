@@ -155,6 +155,13 @@ class Network:
         layers = [row for state in self.accounts.values() if state.throttles for row in state.throttles.report()]
         return {"throttles": layers, "trips": self.throttle_trips.report(last)}
 
+    def throttle_fill(self, system_id: str, session: int | None, now: float) -> float:
+        """How full the account's fullest account- or bind-scope throttle is (0.0 unthrottled, 1.0 when the next message would trip)."""
+        state = self.accounts.get(system_id)
+        if state is None or state.throttles is None:
+            return 0.0
+        return state.throttles.fill(now, {"account": system_id, "bind": None if session is None else bind_key(session)})
+
     def _throttle(
         self, throttles: AccountThrottles, now: float, keys: dict[str, str | None], segments: int
     ) -> Refusal | None:

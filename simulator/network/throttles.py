@@ -34,6 +34,10 @@ class _Limiter:
         """Charge count units at time now (after allows() said yes)."""
         raise NotImplementedError
 
+    def fill(self, now: float) -> float:
+        """How full the limit is at time now: 0.0 unused, 1.0 (or more, in debt) when the next unit would trip."""
+        raise NotImplementedError
+
     def take(self, now: float, count: int = 1) -> bool:
         """Charge count units if they may pass now; False (a trip, counted) otherwise."""
         if self.allows(now, count):
@@ -72,6 +76,11 @@ class TokenBucket(_Limiter):
         if -EPSILON < self.tokens < 0:
             self.tokens = 0.0
 
+    def fill(self, now: float) -> float:
+        """The share of the burst spent at time now (after refilling)."""
+        self.allows(now, 0)
+        return 1.0 - self.tokens / self.burst
+
 
 class SlidingWindow(_Limiter):
     """A strict limit: at most `limit` units within any `period` seconds.
@@ -102,6 +111,11 @@ class SlidingWindow(_Limiter):
         """Count count units at time now (after allows() said yes)."""
         self.events.append((now, count))
         self.used += count
+
+    def fill(self, now: float) -> float:
+        """The share of the limit used in the window ending at now."""
+        self.allows(now, 0)
+        return self.used / self.limit
 
 
 Limiter = Union[TokenBucket, SlidingWindow]
@@ -241,6 +255,16 @@ class AccountThrottles:
             limiter.consume(now, count)
             layer.passed += 1
         return None
+
+    def fill(self, now: float, keys: Mapping[str, str | None]) -> float:
+        """How full the fullest of the layers that apply to these keys is (0.0 when none has been used yet)."""
+        fullest = 0.0
+        for layer in self.layers:
+            key = keys.get(layer.scope)
+            limiter = layer.limiters.get(key) if key is not None else None
+            if limiter is not None:
+                fullest = max(fullest, limiter.fill(now))
+        return fullest
 
     def forget(self, scope: str, key: str) -> None:
         """Drop the limiters of a key of one scope that will not come back (see ThrottleLayer.forget)."""
