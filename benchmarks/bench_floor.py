@@ -36,7 +36,6 @@ import gc
 import heapq
 import itertools
 import json
-import signal
 import socket
 import sys
 import time
@@ -222,18 +221,8 @@ async def _serve(level: str, delay: float, port: int, lifetime: float) -> None:
     # No garbage collection at all: the most favourable assumption for the floor (the simulator's GcPolicy
     # still runs young collections every 10 ms, and a real server cannot go without them).
     gc.disable()
-    network = FloorNetwork(level, delay)
-    FloorProtocol.network = network
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(FloorProtocol, common.HOST, port, reuse_address=True)
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await asyncio.wait_for(stop.wait(), lifetime)  # bounded even if the parent dies
-    except asyncio.TimeoutError:
-        pass
-    server.close()
+    FloorProtocol.network = FloorNetwork(level, delay)
+    await bs.serve_until_stopped(FloorProtocol, port, lifetime)
 
 
 def floor_argv(level: str, delay: float, port: int) -> list[str]:

@@ -227,8 +227,13 @@ class ReferenceProtocol(asyncio.Protocol):
 
 async def _serve_reference(port: int, lifetime: float, receipts: bool) -> None:
     ReferenceProtocol.receipts = receipts
+    await serve_until_stopped(ReferenceProtocol, port, lifetime)
+
+
+async def serve_until_stopped(protocol_factory: Any, port: int, lifetime: float) -> None:
+    """Serve a responder's protocol on 127.0.0.1:port until SIGTERM/SIGINT, or `lifetime` seconds at most."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(ReferenceProtocol, common.HOST, port, reuse_address=True)
+    server = await loop.create_server(protocol_factory, common.HOST, port, reuse_address=True)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
