@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import threading
 import types
@@ -392,6 +393,26 @@ def parse_config(text: str, source: str = "<config>", base: Path | None = None) 
             )
         config.network = str(path)
     return config
+
+
+def config_from_mapping(document: dict[str, Any], source: str) -> tuple[ServerConfig, Any]:
+    """A server configuration given as a mapping (a JSON body), and its network profile when given inline.
+
+    `network` is a built-in profile's name, a profile file on this machine, or the profile itself as a
+    mapping (returned second, None otherwise). ConfigError names the key at fault.
+    """
+    from .network.profile import NetworkProfile
+
+    document = dict(document)
+    network = document.get("network")
+    profile = None
+    if isinstance(network, dict):
+        profile = load_typed(json.dumps(network), NetworkProfile, f"{source} network")
+        document["network"] = "default"
+    config = parse_config(json.dumps(document), source)
+    if profile is not None:
+        config.network = f"inline profile {profile.name}"
+    return config, profile
 
 
 # libyaml's parser when PyYAML has it (several times faster; the nodes keep their line numbers), for a

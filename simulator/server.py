@@ -27,7 +27,7 @@ from .network.lifecycle import Lifecycle, TimeRefusal
 from .network.messages import Message, MessageIdGenerator, MessageStore
 from .network.network import MoError, Network, Refusal, Route, bind_key
 from .network.throttles import Trip
-from .network.profile import load_profile
+from .network.profile import NetworkProfile, load_profile
 from .smpp import pdu as P
 from .smpp.codec import PduEncodeError, encode
 from .smpp.constants import CommandId as C
@@ -1093,6 +1093,31 @@ class SmscServer:
         self.stats = ServerStats()
         self._build_state()
         log.info("simulator reset")
+
+    def reconfigure(self, config: ServerConfig, profile: NetworkProfile | None = None) -> int:
+        """Run with another configuration from now on (accounts, SMSC settings, seed, network, fault rules), then reset.
+
+        profile is the network to use instead of loading config.network. Every session is closed
+        first, since it bound under the old accounts and settings; returns how many were. The clock
+        and the listening address stay. ValueError when the new configuration would switch off the
+        PDU log, which the control API and the harness read (a restart can).
+        """
+        if self.pdu_log is not None and not config.smsc.pdu_log:
+            raise ValueError("smsc.pdu_log: the PDU log cannot be switched off while the simulator runs (restart it)")
+        profile = profile if profile is not None else load_profile(config.network)
+        closed = self.disconnect()
+        self.config = config
+        self.seed = config.seed
+        self.profile = profile
+        if self.pdu_log is None:
+            self.pdu_log = PduLog(config.smsc.pdu_log) if config.smsc.pdu_log else None
+        else:
+            self.pdu_log.resize(config.smsc.pdu_log)
+        self._receivers.clear()
+        self._round_robin.clear()
+        self.reset()
+        log.info("simulator reconfigured: network %s, %d account(s), seed %s", config.network, len(config.accounts), config.seed)
+        return closed
 
     def advance(self, seconds: float) -> int:
         """Move a virtual clock forward, firing everything due on the way; returns how many events fired."""

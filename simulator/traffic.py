@@ -258,6 +258,12 @@ class PduLog:
         with self.changed:
             return list(itertools.islice(self._entries, max(0, len(self._entries) - count), None))
 
+    def resize(self, maxlen: int) -> None:
+        """Keep at most maxlen entries (and session events) from now on, the newest of those kept so far."""
+        with self.changed:
+            self._entries = deque(self._entries, maxlen=maxlen)
+            self._events = deque(self._events, maxlen=maxlen)
+
     def clear(self) -> None:
         """Forget every entry and session event (indices keep growing)."""
         with self.changed:

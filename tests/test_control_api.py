@@ -359,6 +359,64 @@ def test_stats_and_reset(client: Client, esme: SyncEsme) -> None:
     assert esme.enquire_link().command_status == 0
 
 
+def test_reset_with_a_configuration_runs_with_it_and_closes_the_sessions(sim: tuple[ThreadedServer, ControlApi, Client], esme: SyncEsme) -> None:
+    threaded, _, client = sim
+    _submit(esme)
+    config = {
+        "seed": 5,
+        "network": "open",
+        "smsc": {"message_id_format": "decimal", "report_congestion": True},
+        "accounts": [{"system_id": "shop", "password": "pw", "throttle": {"rate": 2, "burst": 2}}],
+    }
+    assert client.send("POST", "/reset", {"config": config}) == (200, {"reset": True, "reconfigured": True, "sessions_closed": 1})
+    wait_until(lambda: client.get("/stats")[1]["sessions"] == 0)
+    stats = client.get("/stats")[1]
+    assert stats["messages"] == 0 and stats["server"]["binds_ok"] == 0
+    assert [a["system_id"] for a in client.get("/accounts")[1]["accounts"]] == ["shop"]
+    with SyncEsme(threaded.host, threaded.port) as refused:
+        assert refused.bind("transceiver", "smppclient1", "password", check=False).command_status == 0x0F  # ESME_RINVSYSID: gone
+    with SyncEsme(threaded.host, threaded.port) as shop:
+        shop.bind("transceiver", "shop", "pw", interface_version=0x50)
+        first = shop.submit_sm(source_addr="SHOP", destination_addr="anything", short_message=b"x")  # open network
+        assert first.message_id.isdigit() and first.tlv("congestion_state") == 50  # 1 of a burst of 2
+        assert shop.submit_sm(check=False, source_addr="SHOP", destination_addr="x", short_message=b"x").tlv("congestion_state") == 100
+
+
+def test_reset_with_an_inline_network_profile(sim: tuple[ThreadedServer, ControlApi, Client]) -> None:
+    threaded, _, client = sim
+    profile = {"name": "tiny", "coverage": ["FR"], "operators": [{"name": "Orange", "country": "FR"}]}
+    config = {"network": profile, "accounts": [{"system_id": "shop", "password": "pw", "country": "FR", "senders": [{"name": "SHOP"}]}]}
+    assert client.send("POST", "/reset", {"config": config})[0] == 200
+    assert client.get("/readyz")[1]["network"] == "tiny"
+    with SyncEsme(threaded.host, threaded.port) as shop:
+        shop.bind("transceiver", "shop", "pw")
+        text = {"source_addr_ton": 5, "source_addr": "SHOP", "short_message": b"hi"}
+        assert shop.submit_sm(check=False, destination_addr="+33612345678", **text).command_status == 0
+        refused = shop.submit_sm(check=False, destination_addr="+447700900123", **text)  # the default network covers every country
+        assert refused.command_status != 0
+    messages = client.get("/messages")[1]["messages"]
+    assert [(m["account"], m["destination"]) for m in messages] == [("shop", "+33612345678")]
+
+
+@pytest.mark.parametrize(
+    "body, field, words",
+    [
+        ({"config": {"accounts": [{"system_id": "shop", "password": "pw", "window": 0}]}}, "config.accounts[0].window", "must be at least 1"),
+        ({"config": {"smsc": {"colour": "red"}}}, "config.smsc.colour", "unknown key"),
+        ({"config": {"network": "atlantis"}}, "config.network", "neither a built-in profile"),
+        ({"config": {"network": {"name": "x", "coverage": "FR"}}}, "config.network.coverage", "POST /reset config network"),
+        ({"config": {"smsc": {"pdu_log": 0}}}, "config.smsc.pdu_log", "cannot be switched off"),
+        ({"config": {}, "colour": "red"}, "colour", "unknown field"),
+        ({"config": [1]}, "config", "an object"),
+    ],
+)
+def test_reset_with_a_bad_configuration_changes_nothing(client: Client, esme: SyncEsme, body: dict[str, Any], field: str, words: str) -> None:
+    status, error = client.send("POST", "/reset", body)
+    assert status == 400 and error["field"] == field and words in error["detail"], error
+    assert client.get("/stats")[1]["sessions"] == 1 and esme.enquire_link().command_status == 0
+    assert [a["system_id"] for a in client.get("/accounts")[1]["accounts"]] == ["smppclient1", "prepaid"]
+
+
 def test_throttle_counters_with_clock_times(client: Client, esme: SyncEsme) -> None:
     statuses = [
         esme.submit_sm(check=False, source_addr="SIMULATOR", destination_addr=MOBILE, short_message=b"x").command_status

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..clock import ScaledClock, VirtualClock
-from ..config import FieldError
+from ..config import ConfigError, FieldError, config_from_mapping
 from ..faults import FaultRule, FaultSpec
 from ..matching import pdu_text
 from ..network.handsets import HandsetState
@@ -380,9 +380,27 @@ class ControlApi:
         }
 
     def reset(self, request: Request) -> dict[str, Any]:
-        """Forget messages, events, queued deliveries, credits, handsets, rules and the PDU log; sessions stay bound."""
-        self.server.reset()
-        return {"reset": True}
+        """Forget messages, events, queued deliveries, credits, handsets, rules and the PDU log; sessions stay bound.
+
+        With a body {"config": {...}} the simulator runs with that configuration from now on, and every
+        session is closed first (it bound under the old one).
+        """
+        if not request.body.strip():
+            self.server.reset()
+            return {"reset": True}
+        body = request.json_object()
+        reject_unknown(body, {"config"})
+        document = take(body, "config", dict, "an object (a server configuration, as in its YAML file)")
+        try:
+            config, profile = config_from_mapping(document, "POST /reset config")
+            closed = self.server.reconfigure(config, profile)
+        except ConfigError as exc:
+            where = exc.key if exc.key and exc.key != "(top level)" else ""
+            network = "network." if exc.source.endswith(" network") else ""
+            raise HttpError(400, str(exc), field=f"config.{network}{where}".rstrip(".")) from None
+        except ValueError as exc:
+            raise HttpError(400, str(exc), field="config.smsc.pdu_log") from None
+        return {"reset": True, "reconfigured": True, "sessions_closed": closed}
 
     # --- PDU log -----------------------------------------------------------------------------
 
