@@ -174,10 +174,10 @@ class SessionEvent:
 def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("latin-1")
+    if hasattr(value, "_asdict"):  # a NamedTuple (submit_multi's addresses, unsuccess_sme): its names matter
+        return {k: _jsonable(v) for k, v in value._asdict().items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if hasattr(value, "_asdict"):
-        return {k: _jsonable(v) for k, v in value._asdict().items()}
     if hasattr(value, "__dataclass_fields__"):
         return {k: _jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
     return value

@@ -16,7 +16,8 @@ from typing import Callable
 import click
 
 from .scenario import Scenario, ScenarioError, load_scenarios
-from .scenario_runner import ControlError, RemoteTarget, RunResult, Target, run_scenario
+from ..config import ConfigError
+from .scenario_runner import ControlError, RemoteTarget, RunResult, Target, remote_configuration, run_scenario
 
 PATTERNS = ("*.scenario.yaml", "*.scenario.yml")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -66,20 +67,32 @@ def junit_xml(results: list[RunResult], duration: float) -> bytes:
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path())
 @click.option("--smsc", "smsc", metavar="HOST:PORT", help="Run against a running simulator's SMPP port (needs --control).")
 @click.option("--control", "control", metavar="URL", help="That simulator's control API, e.g. http://127.0.0.1:8775.")
+@click.option(
+    "--keep-config",
+    is_flag=True,
+    help="With --smsc: run against the simulator's own network and accounts instead of giving it each scenario's.",
+)
 @click.option("--junit-xml", "junit", type=click.Path(dir_okay=False), help="Also write a JUnit XML report here.")
 @click.option("-k", "keyword", metavar="NAME", help="Only scenarios whose name[variant] contains NAME ('not NAME' excludes).")
 @click.option("-q", "--quiet", is_flag=True, help="Print failures and the summary only.")
-def run_command(scenarios: tuple[str, ...], smsc: str | None, control: str | None, junit: str | None, keyword: str | None, quiet: bool) -> None:
+def run_command(
+    scenarios: tuple[str, ...], smsc: str | None, control: str | None, keep_config: bool, junit: str | None, keyword: str | None, quiet: bool
+) -> None:
     """Replay YAML scenarios (files or directories) and report; exit 0 all passed, 1 failures, 2 usage/schema error."""
     if (smsc is None) != (control is None):
         raise click.UsageError("--smsc and --control go together (a running simulator and its control API)")
+    if keep_config and smsc is None:
+        raise click.UsageError("--keep-config goes with --smsc and --control (a running simulator)")
     factory: Callable[[Scenario], Target] | None = None
     if smsc is not None and control is not None:
         try:
             RemoteTarget(smsc, control)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--smsc") from None
-        factory = lambda scenario: RemoteTarget(smsc, control)  # noqa: E731 - one fresh client per run
+        address, url = smsc, control
+        factory = lambda scenario: RemoteTarget(  # noqa: E731 - one fresh client per run
+            address, url, configuration=None if keep_config else remote_configuration(scenario)
+        )
     loaded: list[Scenario] = []
     for path in scenario_files(scenarios):
         try:
@@ -99,10 +112,13 @@ def run_command(scenarios: tuple[str, ...], smsc: str | None, control: str | Non
         except ControlError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_USAGE)
+        except (ConfigError, OSError) as exc:  # the scenario's network for a running simulator could not be read
+            click.echo(f"error: {scenario.name}: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
         results.append(result)
-        if factory is not None and (scenario.network != "default" or scenario.config is not None):
-            # A running simulator keeps its own network and accounts; say so next to the result.
-            click.echo(f"note: {result.name} sets its own network/config, which a running simulator does not take")
+        if keep_config and (scenario.network != "default" or scenario.config is not None):
+            # The running simulator kept its own network and accounts; say so next to the result.
+            click.echo(f"note: {result.name} sets its own network/config, which --keep-config did not give the simulator")
         if not quiet:
             mark = "PASS" if result.passed else "FAIL"
             click.echo(f"{mark} {result.name} ({result.duration:.2f} s) - {scenario.description}")

@@ -2,8 +2,8 @@
 
 In-process (the default) each scenario run gets a fresh SimulatedSmsc built from its network, config,
 seed and clock. Remote runs (`RemoteTarget`) drive a running `smsc-sim serve --http-port ...` through
-its SMPP port and its HTTP control API: the simulator is reset first and the scenario's own network and
-config are not applied (the running simulator has its own).
+its SMPP port and its HTTP control API: the simulator is reset first, with the scenario's network,
+config and seed (`remote_configuration`) unless the caller keeps the simulator's own; its clock stays.
 
 A failing step raises ScenarioFailure, whose report names file:line, the scenario (and variant), the
 stage, what was expected and what was observed, the seed and the last PDUs exchanged.
@@ -11,6 +11,7 @@ stage, what was expected and what was observed, the seed and the last PDUs excha
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import tempfile
@@ -22,14 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
-from ..config import FieldError, ServerConfig, default_config
+import yaml
+
+from ..config import FieldError, ServerConfig, default_config, load_typed
 from ..faults import FaultSpec
 from ..matching import describe, mismatches, normalise_pdu_expectations, pdu_field, value_matches
 from ..network.encoding import encode_text, parse_udh, split_text
 from ..network.network import MoError
+from ..network.profile import NetworkProfile, load_profile
 from ..network.receipts import parse_receipt_text, state_from_stat
 from ..network.rules import parse_duration
 from ..smpp import pdu as P
+from ..smpp.constants import CommandId as C
 from ..smpp.constants import MessageState, parse_status, status_name
 from ..smpp.tlv import TLV_BY_NAME, Tlv, tlv_value
 from ..traffic import LoggedPdu
@@ -104,6 +109,12 @@ def _expectations(wanted: Mapping[str, Any]) -> str:
 # --- PDUs seen through the control API ---------------------------------------------------------
 
 
+# The fields each command carries as octets (short_message), by command name.
+_OCTET_FIELDS: dict[str, frozenset[str]] = {
+    C(cls.command_id).name: frozenset(f.name for f in cls.BODY if f.kind == "sm") for cls in P.ALL_PDU_CLASSES
+}
+
+
 class RemotePdu:
     """A PDU log entry from GET /pdus, with LoggedPdu's matching and description interface."""
 
@@ -125,10 +136,13 @@ class RemotePdu:
                 raise KeyError(key)
             return self.data["text"]
         if key in fields and key != "tlvs":
-            return fields[key]
+            value = fields[key]
+            # Octets travel as latin-1 text: give them back as the bytes LoggedPdu has.
+            return value.encode("latin-1") if key in _OCTET_FIELDS.get(self.command, ()) and isinstance(value, str) else value
         spec = TLV_BY_NAME.get(key)
         if spec is not None and str(spec.tag) in fields.get("tlvs", {}):
-            return fields["tlvs"][str(spec.tag)]
+            value = fields["tlvs"][str(spec.tag)]
+            return value.encode("latin-1") if spec.kind == "octets" and isinstance(value, str) else value
         raise KeyError(key)
 
     def matches(self, command: str | tuple[str, ...] | None, wanted: Mapping[str, Any], direction: str | None = None) -> bool:
@@ -344,29 +358,58 @@ def _pdu_what(command: Any, direction: str | None, wanted: Mapping[str, Any], no
     return f"{name}{where} with {_expectations(wanted)}" if wanted else f"{name}{where}"
 
 
+def _network_file(scenario: S.Scenario) -> Path | None:
+    """The path of a scenario's `network: {file: ...}`, relative to the scenario file; None for other networks."""
+    if not isinstance(scenario.network, S.NetworkFile):
+        return None
+    path = Path(scenario.network.file)
+    base = Path(scenario.source).parent if scenario.source else Path.cwd()
+    return path if path.is_absolute() else base / path
+
+
+def _settings(scenario: S.Scenario) -> tuple[Any, list[Any]]:
+    """The scenario's SMSC settings and accounts, the defaults (smppclient1/password) where it gives none."""
+    overrides = scenario.config or S.ConfigOverrides()
+    defaults = default_config()
+    return overrides.smsc or defaults.smsc, overrides.accounts if overrides.accounts is not None else defaults.accounts
+
+
+def remote_configuration(scenario: S.Scenario) -> dict[str, Any]:
+    """The scenario's simulator configuration as POST /reset takes it: what LocalTarget builds, for a running simulator.
+
+    An inline network or a network file travels as the profile itself, since the simulator may not see
+    the scenario's files.
+    """
+    smsc, accounts = _settings(scenario)
+    network: Any = scenario.network
+    path = _network_file(scenario)
+    if scenario.network_text is not None:
+        network = yaml.safe_load(scenario.network_text)
+    elif path is not None:
+        network = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return {
+        "seed": scenario.seed,
+        "network": network,
+        "smsc": dataclasses.asdict(smsc),
+        "accounts": [dataclasses.asdict(account) for account in accounts],
+    }
+
+
 class LocalTarget(Target):
     """A fresh in-process SimulatedSmsc built from the scenario."""
 
     def __init__(self, scenario: S.Scenario, *, strict: bool = True) -> None:
         super().__init__()
         self._tmp: Path | None = None
-        network = scenario.network
-        base = Path(scenario.source).parent if scenario.source else Path.cwd()
+        network: Any = scenario.network
         if scenario.network_text is not None:
             self._tmp = Path(tempfile.mkdtemp(prefix="scenario-network-"))
             (self._tmp / "network.yaml").write_text(scenario.network_text, encoding="utf-8")
             network = str(self._tmp / "network.yaml")
         elif isinstance(network, S.NetworkFile):
-            path = Path(network.file)
-            network = str(path if path.is_absolute() else base / path)
-        overrides = scenario.config or S.ConfigOverrides()
-        defaults = default_config()
-        config = ServerConfig(
-            smsc=overrides.smsc or defaults.smsc,
-            accounts=overrides.accounts if overrides.accounts is not None else defaults.accounts,
-            seed=scenario.seed,
-            network=str(network),
-        )
+            network = str(_network_file(scenario))
+        smsc, accounts = _settings(scenario)
+        config = ServerConfig(smsc=smsc, accounts=accounts, seed=scenario.seed, network=str(network))
         self.smsc = SimulatedSmsc(config, clock=scenario.clock, strict=strict, name=f"scenario {scenario.name}")
         self.seed = scenario.seed
         self.virtual = scenario.clock == "virtual"
@@ -443,9 +486,13 @@ class ControlError(RuntimeError):
 
 
 class RemoteTarget(Target):
-    """A running simulator: SMPP at host:port, its control API at control_url (reset at start)."""
+    """A running simulator: SMPP at host:port, its control API at control_url (reset at start).
 
-    def __init__(self, smsc: str, control_url: str, *, reset: bool = True) -> None:
+    With `configuration` (see remote_configuration) the reset at start gives the simulator that
+    configuration; without, it keeps its own.
+    """
+
+    def __init__(self, smsc: str, control_url: str, *, reset: bool = True, configuration: dict[str, Any] | None = None) -> None:
         super().__init__()
         host, _, port = smsc.rpartition(":")
         if not host or not port.isdigit():
@@ -457,6 +504,15 @@ class RemoteTarget(Target):
         self._reset = reset
         self._log: list[RemotePdu] = []
         self._since = 0
+        self._configuration = configuration
+        if configuration is not None:
+            self.seed = configuration["seed"]
+            accounts = configuration["accounts"]
+            if accounts:
+                self.default_account = (accounts[0]["system_id"], accounts[0]["password"])
+            network = configuration["network"]
+            profile = load_typed(json.dumps(network), NetworkProfile, "scenario network") if isinstance(network, dict) else load_profile(network)
+            self.default_alphabet = profile.default_alphabet
 
     def call(self, method: str, path: str, body: Any = None, ok: Iterable[int] = (200, 201, 202)) -> Any:
         """One control API call; its JSON answer, or ControlError naming what it said."""
@@ -473,7 +529,7 @@ class RemoteTarget(Target):
         """Check readiness, reset, and learn the clock kind."""
         self.call("GET", "/readyz")
         if self._reset:
-            self.reset()
+            self.reset(self._configuration)
         self.virtual = self.call("GET", "/clock").get("kind") == "virtual"
 
     def _fetch(self) -> None:
@@ -533,9 +589,9 @@ class RemoteTarget(Target):
         query = f"?country={country}" if country else ""
         return self.call("GET", f"/accounts/{system_id}/credits{query}")["available"]
 
-    def reset(self) -> None:
-        """POST /reset; the log restarts after what was seen."""
-        self.call("POST", "/reset")
+    def reset(self, configuration: dict[str, Any] | None = None) -> None:
+        """POST /reset (with a configuration to take, if given); the log restarts after what was seen."""
+        self.call("POST", "/reset", None if configuration is None else {"config": configuration})
         self._fetch()
         self._log.clear()
         self.claimed.clear()
