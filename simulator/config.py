@@ -10,11 +10,14 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .smpp.constants import CommandStatus, parse_status
+
+if TYPE_CHECKING:  # the profile module imports this one
+    from .network.profile import NetworkProfile
 
 BIND_TYPES = ("transmitter", "receiver", "transceiver")
 MESSAGE_ID_FORMATS = ("hex", "decimal", "uuid")
@@ -395,13 +398,13 @@ def parse_config(text: str, source: str = "<config>", base: Path | None = None) 
     return config
 
 
-def config_from_mapping(document: dict[str, Any], source: str) -> tuple[ServerConfig, Any]:
+def config_from_mapping(document: dict[str, Any], source: str) -> tuple[ServerConfig, NetworkProfile | None]:
     """A server configuration given as a mapping (a JSON body), and its network profile when given inline.
 
     `network` is a built-in profile's name, a profile file on this machine, or the profile itself as a
     mapping (returned second, None otherwise). ConfigError names the key at fault.
     """
-    from .network.profile import NetworkProfile
+    from .network.profile import NetworkProfile  # noqa: F811 - at run time, past the import cycle
 
     document = dict(document)
     network = document.get("network")
