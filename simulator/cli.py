@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import click
+import yaml
 
 from .clock import Clock, make_clock
 from .config import ConfigError, default_config, load_config
+from .network.profile import builtin_profiles
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DEFAULT_CONTROL_URL = "http://127.0.0.1:8775"  # 8775: the control API's conventional port, next to SMPP's 2775
@@ -98,6 +102,47 @@ def readyz(url: str, wait: bool, timeout: float) -> None:
             click.echo(f"not ready: {why}", err=True)
             sys.exit(1)
         time.sleep(min(READYZ_POLL, remaining))
+
+
+@main.command()
+@click.option("--url", default=DEFAULT_CONTROL_URL, show_default=True, envvar="SMSC_SIM_CONTROL_URL", help="Base URL of the control API.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Give the simulator this server config file (its sessions are closed).")
+def reset(url: str, config_path: str | None) -> None:
+    """Reset a running simulator (POST /reset), optionally giving it another configuration; exit 1 when it refuses."""
+    body = None
+    if config_path is not None:
+        try:
+            config = load_config(config_path)  # checked here, where errors can name the file's lines
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        document = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+        if config.network not in builtin_profiles():
+            # A profile file travels as the profile: the simulator may not see this machine's files.
+            document["network"] = yaml.safe_load(Path(config.network).read_text(encoding="utf-8"))
+        try:
+            body = json.dumps({"config": document}).encode()
+        except (TypeError, ValueError) as exc:
+            raise click.ClickException(f"{config_path}: a value JSON cannot carry: {exc}") from None
+    request = urllib.request.Request(url.rstrip("/") + "/reset", data=body or b"", method="POST", headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            result = json.loads(answer.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read(4096).decode("utf-8", "replace")
+        try:
+            detail = json.loads(detail).get("detail", detail)
+        except ValueError:
+            pass
+        click.echo(f"refused: HTTP {exc.code}: {detail}", err=True)
+        sys.exit(1)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        click.echo(f"cannot reach {url}: {reason}", err=True)
+        sys.exit(1)
+    if result.get("reconfigured"):
+        click.echo(f"reset with {config_path}: {result['sessions_closed']} session(s) closed")
+    else:
+        click.echo("reset")
 
 
 def _probe(url: str, timeout: float) -> tuple[bool, str]:

@@ -112,3 +112,36 @@ def test_serve_reports_a_busy_http_port() -> None:
         port = busy.getsockname()[1]
         result = CliRunner().invoke(main, ["serve", "--port", "0", "--http-port", str(port)])
     assert result.exit_code == 1 and "cannot listen" in result.output and str(port) in result.output
+
+
+def test_reset_gives_a_running_simulator_a_config_file_with_its_network_file(tmp_path: Any) -> None:
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "tiny.yaml").write_text("name: tiny\ncoverage: [FR]\noperators: [{name: Orange, country: FR}]\n")
+    config = tmp_path / "server.yaml"
+    config.write_text("network: profiles/tiny.yaml\nseed: 3\naccounts:\n  - {system_id: shop, password: pw}\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("accounts:\n  - {system_id: shop, password: pw, window: 0}\n")
+    with ThreadedServer(ServerConfig(network="open", accounts=[Account("a", "b")])) as threaded:
+        assert threaded.server is not None
+        api = ControlApi(threaded.server)
+        _, port = threaded.call(api.start("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{port}"
+        try:
+            with SyncEsme(threaded.host, threaded.port) as esme:
+                esme.bind("transceiver", "a", "b")
+                result = CliRunner().invoke(main, ["reset", "--url", url, "--config", str(config)])
+                assert result.exit_code == 0 and "1 session(s) closed" in result.output, result.output
+            server = threaded.server
+            assert (server.profile.name, server.seed, [a.system_id for a in server.config.accounts]) == ("tiny", 3, ["shop"])
+            result = CliRunner().invoke(main, ["reset", "--url", url, "--config", str(broken)])
+            assert result.exit_code == 1 and f"{broken}:2: accounts[0].window: must be at least 1" in result.output
+            silent = tmp_path / "silent.yaml"
+            silent.write_text("smsc: {pdu_log: 0}\n")  # valid, but the running simulator cannot switch its PDU log off
+            result = CliRunner().invoke(main, ["reset", "--url", url, "--config", str(silent)])
+            assert result.exit_code == 1 and "refused: HTTP 400: smsc.pdu_log: the PDU log cannot be switched off" in result.output
+            assert CliRunner().invoke(main, ["reset", "--url", url]).output.strip() == "reset"
+            assert server.profile.name == "tiny"  # a plain reset keeps the configuration
+        finally:
+            threaded.call(api.stop())
+    result = CliRunner().invoke(main, ["reset", "--url", url])
+    assert result.exit_code == 1 and "cannot reach" in result.output
