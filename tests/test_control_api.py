@@ -403,7 +403,8 @@ def test_reset_with_an_inline_network_profile(sim: tuple[ThreadedServer, Control
     [
         ({"config": {"accounts": [{"system_id": "shop", "password": "pw", "window": 0}]}}, "config.accounts[0].window", "must be at least 1"),
         ({"config": {"smsc": {"colour": "red"}}}, "config.smsc.colour", "unknown key"),
-        ({"config": {"network": "atlantis"}}, "config.network", "neither a built-in profile"),
+        ({"config": {"network": "atlantis"}}, "config.network", "not a built-in profile"),
+        ({"config": {"network": "/etc/hostname"}}, "config.network", "send the profile itself"),
         ({"config": {"network": {"name": "x", "coverage": "FR"}}}, "config.network.coverage", "POST /reset config network"),
         ({"config": {"smsc": {"pdu_log": 0}}}, "config.smsc.pdu_log", "cannot be switched off"),
         ({"config": {}, "colour": "red"}, "colour", "unknown field"),

@@ -18,6 +18,7 @@ from ..matching import pdu_text
 from ..network.handsets import HandsetState
 from ..network.messages import Message
 from ..network.network import AccountState, MoError
+from ..network.profile import builtin_profiles
 from ..network.rules import parse_duration
 from ..server import SmscServer
 from ..smpp.constants import CommandId, MessageState, parse_status
@@ -391,6 +392,10 @@ class ControlApi:
         body = request.json_object()
         reject_unknown(body, {"config"})
         document = take(body, "config", dict, "an object (a server configuration, as in its YAML file)")
+        network = document.get("network", "default")
+        if isinstance(network, str) and network not in builtin_profiles():
+            # A path would let any client of the API make the simulator read (and quote) files of its machine.
+            raise HttpError(400, f"network: {network!r} is not a built-in profile ({', '.join(builtin_profiles())}); send the profile itself as an object", field="config.network")
         try:
             config, profile = config_from_mapping(document, "POST /reset config")
             closed = self.server.reconfigure(config, profile)
