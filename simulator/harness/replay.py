@@ -15,8 +15,8 @@ from typing import Callable
 
 import click
 
-from .scenario import Scenario, ScenarioError, load_scenarios
 from ..config import ConfigError
+from .scenario import Scenario, ScenarioError, load_scenarios
 from .scenario_runner import ControlError, RemoteTarget, RunResult, Target, remote_configuration, run_scenario
 
 PATTERNS = ("*.scenario.yaml", "*.scenario.yml")

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import yaml
 
-from ..config import FieldError, ServerConfig, default_config, load_typed
+from ..config import Account, FieldError, ServerConfig, SmscSettings, default_config, load_typed
 from ..faults import FaultSpec
 from ..matching import describe, mismatches, normalise_pdu_expectations, pdu_field, value_matches
 from ..network.encoding import encode_text, parse_udh, split_text
@@ -367,7 +367,7 @@ def _network_file(scenario: S.Scenario) -> Path | None:
     return path if path.is_absolute() else base / path
 
 
-def _settings(scenario: S.Scenario) -> tuple[Any, list[Any]]:
+def _settings(scenario: S.Scenario) -> tuple[SmscSettings, list[Account]]:
     """The scenario's SMSC settings and accounts, the defaults (smppclient1/password) where it gives none."""
     overrides = scenario.config or S.ConfigOverrides()
     defaults = default_config()
