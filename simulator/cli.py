@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 import time
@@ -109,6 +108,8 @@ def readyz(url: str, wait: bool, timeout: float) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Give the simulator this server config file (its sessions are closed).")
 def reset(url: str, config_path: str | None) -> None:
     """Reset a running simulator (POST /reset), optionally giving it another configuration; exit 1 when it refuses."""
+    from .harness.scenario_runner import http_call
+
     body = None
     if config_path is not None:
         try:
@@ -119,28 +120,20 @@ def reset(url: str, config_path: str | None) -> None:
         if config.network not in builtin_profiles():
             # A profile file travels as the profile: the simulator may not see this machine's files.
             document["network"] = yaml.safe_load(Path(config.network).read_text(encoding="utf-8"))
-        try:
-            body = json.dumps({"config": document}).encode()
-        except (TypeError, ValueError) as exc:
-            raise click.ClickException(f"{config_path}: a value JSON cannot carry: {exc}") from None
-    request = urllib.request.Request(url.rstrip("/") + "/reset", data=body or b"", method="POST", headers={"Content-Type": "application/json"})
+        body = {"config": document}
     try:
-        with urllib.request.urlopen(request, timeout=30) as answer:
-            result = json.loads(answer.read())
-    except urllib.error.HTTPError as exc:
-        detail = exc.read(4096).decode("utf-8", "replace")
-        try:
-            detail = json.loads(detail).get("detail", detail)
-        except ValueError:
-            pass
-        click.echo(f"refused: HTTP {exc.code}: {detail}", err=True)
+        answer = http_call("POST", url.rstrip("/") + "/reset", json_body=body, timeout=30)
+    except (TypeError, ValueError) as exc:
+        raise click.ClickException(f"{config_path}: a value JSON cannot carry: {exc}") from None
+    except OSError as exc:
+        click.echo(f"cannot reach {url}: {getattr(exc, 'reason', exc)}", err=True)
         sys.exit(1)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        click.echo(f"cannot reach {url}: {reason}", err=True)
+    if answer.status != 200:
+        detail = answer.json.get("detail", answer.body) if isinstance(answer.json, dict) else answer.body
+        click.echo(f"refused: HTTP {answer.status}: {detail}", err=True)
         sys.exit(1)
-    if result.get("reconfigured"):
-        click.echo(f"reset with {config_path}: {result['sessions_closed']} session(s) closed")
+    if answer.json.get("reconfigured"):
+        click.echo(f"reset with {config_path}: {answer.json['sessions_closed']} session(s) closed")
     else:
         click.echo("reset")
 

@@ -410,7 +410,10 @@ def config_from_mapping(document: dict[str, Any], source: str) -> tuple[ServerCo
     network = document.get("network")
     profile = None
     if isinstance(network, dict):
-        profile = load_typed(json.dumps(network), NetworkProfile, f"{source} network")
+        try:
+            profile = load_typed(json.dumps(network), NetworkProfile, source)
+        except ConfigError as exc:
+            raise ConfigError(source, exc.line, f"network.{exc.key}" if exc.key else "network", exc.message) from None
         document["network"] = "default"
     config = parse_config(json.dumps(document), source)
     if profile is not None:

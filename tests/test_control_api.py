@@ -405,7 +405,7 @@ def test_reset_with_an_inline_network_profile(sim: tuple[ThreadedServer, Control
         ({"config": {"smsc": {"colour": "red"}}}, "config.smsc.colour", "unknown key"),
         ({"config": {"network": "atlantis"}}, "config.network", "not a built-in profile"),
         ({"config": {"network": "/etc/hostname"}}, "config.network", "send the profile itself"),
-        ({"config": {"network": {"name": "x", "coverage": "FR"}}}, "config.network.coverage", "POST /reset config network"),
+        ({"config": {"network": {"name": "x", "coverage": "FR"}}}, "config.network.coverage", "POST /reset config:1: network.coverage"),
         ({"config": {"smsc": {"pdu_log": 0}}}, "config.smsc.pdu_log", "cannot be switched off"),
         ({"config": {}, "colour": "red"}, "colour", "unknown field"),
         ({"config": [1]}, "config", "an object"),

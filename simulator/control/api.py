@@ -400,9 +400,8 @@ class ControlApi:
             config, profile = config_from_mapping(document, "POST /reset config")
             closed = self.server.reconfigure(config, profile)
         except ConfigError as exc:
-            where = exc.key if exc.key and exc.key != "(top level)" else ""
-            network = "network." if exc.source.endswith(" network") else ""
-            raise HttpError(400, str(exc), field=f"config.{network}{where}".rstrip(".")) from None
+            where = f"config.{exc.key}" if exc.key and exc.key != "(top level)" else "config"
+            raise HttpError(400, str(exc), field=where) from None
         except ValueError as exc:
             raise HttpError(400, str(exc), field="config.smsc.pdu_log") from None
         return {"reset": True, "reconfigured": True, "sessions_closed": closed}
