@@ -15,7 +15,7 @@ import click
 import yaml
 
 from .clock import Clock, make_clock
-from .config import ConfigError, default_config, load_config
+from .config import ConfigError, default_config, load_config, parse_config
 from .network.profile import builtin_profiles
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -112,11 +112,16 @@ def reset(url: str, config_path: str | None) -> None:
 
     body = None
     if config_path is not None:
+        path = Path(config_path)
         try:
-            config = load_config(config_path)  # checked here, where errors can name the file's lines
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            config = parse_config(text, str(path), path.parent)  # checked here, where errors can name the file's lines
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
-        document = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+        document = yaml.safe_load(text) or {}
         if config.network not in builtin_profiles():
             # A profile file travels as the profile: the simulator may not see this machine's files.
             document["network"] = yaml.safe_load(Path(config.network).read_text(encoding="utf-8"))
